@@ -1,0 +1,64 @@
+# chatstream: `make demo` runs the platform with demo traffic, `make test` runs the tests.
+# Both set up everything themselves: system prerequisites (Java 17, Maven, PostgreSQL, when
+# missing and we may install them), the virtual environment, and the local services.
+
+PYTHON ?= python3
+VENV ?= .venv
+UV_VERSION ?= 0.13.9
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup system-deps venv test test-unit test-integration demo up down status lint docs clean
+
+help:
+	@echo "make demo    - set up, start the local stack and the platform with demo traffic"
+	@echo "make test    - set up and run every test (unit + integration against real services)"
+	@echo "make up|down|status - the local stack only"
+
+setup: system-deps venv
+
+system-deps:
+	@bash infra/bootstrap/system-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	@touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration
+
+demo: setup
+	$(BIN)/chatstream infra up
+	$(BIN)/chatstream db migrate
+	$(BIN)/chatstream topics apply
+	$(BIN)/chatstream schemas register
+	$(BIN)/chatstream infra status
+
+up: setup
+	$(BIN)/chatstream infra up
+
+down: venv
+	$(BIN)/chatstream infra down
+
+status: venv
+	$(BIN)/chatstream infra status
+
+lint: venv
+	$(BIN)/python -m mypy chatstream infra pipelines
+
+docs: venv
+	$(BIN)/chatstream schemas docs
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,70 @@
+"""``chatstream infra up | down | status``: the real local services, no Docker."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from chatstream.cli.output import console, print_json, steps
+from chatstream.settings import Settings
+from infra.local import stack
+
+app = typer.Typer(help="Start, stop and inspect the local Kafka, registry, PostgreSQL, ClickHouse.")
+
+
+@app.command()
+def up(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
+    """Start every local service (idempotent); data survives down/up."""
+    settings: Settings = ctx.obj
+    with steps("infra up", quiet=json_out) as step:
+        stack.up(settings, on_step=step)
+    _report(settings, json_out)
+
+
+@app.command()
+def down(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
+    """Stop the local services; their data stays in the state directory."""
+    settings: Settings = ctx.obj
+    with steps("infra down", quiet=json_out) as step:
+        stopped = stack.down(settings, on_step=step)
+    if json_out:
+        print_json({"stopped": stopped})
+    else:
+        console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@app.command()
+def status(
+    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")
+) -> None:
+    """Each service, its endpoint, pid and log file. Exit 3 when one is not running."""
+    settings: Settings = ctx.obj
+    if not _report(settings, json_out):
+        raise typer.Exit(3)
+
+
+def _report(settings: Settings, json_out: bool) -> bool:
+    statuses = stack.status(settings)
+    if json_out:
+        print_json(
+            {
+                "endpoints": stack.endpoints(settings),
+                "services": {s.name: s.to_json() for s in statuses},
+            }
+        )
+    else:
+        table = Table(title=f"chatstream stack ({settings.state_dir})")
+        for column in ("service", "where", "state", "endpoint", "pid", "log"):
+            table.add_column(column)
+        for s in statuses:
+            state = "[green]running[/]" if s.running else "[red]stopped[/]"
+            table.add_row(
+                s.name,
+                "local" if s.local else "external",
+                state,
+                s.endpoint,
+                str(s.pid or ""),
+                str(s.log_file or s.detail),
+            )
+        console.print(table)
+    return all(s.running for s in statuses)

@@ -1,0 +1,141 @@
+"""The one typed settings object of a chatstream process.
+
+Loaded once in ``main()`` from ``CHATSTREAM_*`` environment variables (and an optional ``.env``
+file) and passed down; nothing below ``main()`` reads ``os.environ``.
+
+Every endpoint has a local default that ``chatstream infra up`` serves. Setting an endpoint
+(``CHATSTREAM_KAFKA_BOOTSTRAP``, ``CHATSTREAM_REGISTRY_URL``, ``CHATSTREAM_POSTGRES_DSN``,
+``CHATSTREAM_CLICKHOUSE_DSN``) points chatstream at an existing service instead, and
+``infra up`` then leaves that component alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+Component = Literal["postgres", "kafka", "registry", "clickhouse"]
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration; frozen once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHATSTREAM_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    state_dir: Path = Field(
+        default=REPO_ROOT / ".chatstream",
+        description="Where the local services keep data, logs, pids and secrets.",
+    )
+    port_base: int = Field(
+        default=19000,
+        ge=1024,
+        le=64000,
+        description="Local ports: Kafka base+92, controller base+93, registry base+81, "
+        "PostgreSQL base+432.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Existing Kafka bootstrap servers; unset = the local broker."
+    )
+    registry_url: str | None = Field(
+        default=None,
+        description="Existing Confluent-API schema registry URL; unset = the local Apicurio.",
+    )
+    postgres_dsn: SecretStr | None = Field(
+        default=None, description="Existing PostgreSQL DSN; unset = the local cluster."
+    )
+    postgres_password: SecretStr = Field(
+        default=SecretStr("chatstream"),
+        description="Password of the local cluster's `chatstream` superuser.",
+    )
+    clickhouse_dsn: str | None = Field(
+        default=None,
+        description="ClickHouse server DSN (http://user:pass@host:8123/db); "
+        "unset = embedded chDB in the state directory.",
+    )
+    kafka_version: str = Field(default="4.1.1", description="Apache Kafka release to run locally.")
+    apicurio_version: str = Field(
+        default="3.0.9", description="Apicurio Registry release to run locally."
+    )
+    java: str = Field(default="java", description="The Java 17+ executable for Kafka and Apicurio.")
+    maven: str = Field(default="mvn", description="The Maven executable that fetches the jars.")
+    jvm_heap_mb: int = Field(default=512, ge=128, description="Heap of each local JVM service.")
+    start_timeout_s: float = Field(
+        default=120.0, gt=0, description="How long `infra up` waits for each service."
+    )
+
+    # -- derived endpoints -------------------------------------------------------------------
+    @property
+    def kafka_port(self) -> int:
+        return self.port_base + 92
+
+    @property
+    def kafka_controller_port(self) -> int:
+        return self.port_base + 93
+
+    @property
+    def registry_port(self) -> int:
+        return self.port_base + 81
+
+    @property
+    def postgres_port(self) -> int:
+        return self.port_base + 432
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def schema_registry_url(self) -> str:
+        return self.registry_url or f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def registry_admin_url(self) -> str | None:
+        """Apicurio's own v3 API, where global rules live; None for an external registry."""
+        if self.registry_url:
+            return None
+        return f"http://127.0.0.1:{self.registry_port}/apis/registry/v3"
+
+    def postgres_url(self, database: str = "chatstream") -> str:
+        if self.postgres_dsn is not None:
+            return self.postgres_dsn.get_secret_value()
+        password = self.postgres_password.get_secret_value()
+        return f"postgresql://chatstream:{password}@127.0.0.1:{self.postgres_port}/{database}"
+
+    @property
+    def clickhouse_url(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{self.state_dir / 'clickhouse'}"
+
+    def is_local(self, component: Component) -> bool:
+        """Whether ``infra up`` runs this component here (no external endpoint configured)."""
+        external = {
+            "kafka": self.kafka_bootstrap,
+            "registry": self.registry_url,
+            "postgres": self.postgres_dsn,
+            "clickhouse": self.clickhouse_dsn,
+        }[component]
+        return external is None
+
+    def redacted_postgres_url(self, database: str = "chatstream") -> str:
+        return redact_url(self.postgres_url(database))
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` for logs and tables."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; ``overrides`` win (used by tests and the CLI's options)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Sinks (Kafka to ClickHouse, Kafka to PostgreSQL) and model-provider clients."""

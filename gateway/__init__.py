@@ -1,0 +1,1 @@
+"""The ASGI gateway: ingest, the OpenAI-compatible chat API, auth, rate limits, read APIs."""

@@ -1,0 +1,1 @@
+"""Run the real Kafka, Apicurio, PostgreSQL and embedded ClickHouse as plain local processes."""

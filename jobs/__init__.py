@@ -1,0 +1,1 @@
+"""Stream jobs, one package each: pure logic beside the thin wiring to Kafka."""
