@@ -1,0 +1,1 @@
+"""The Avro contracts: the ``.avsc`` catalog, its registration and checks, and its docs."""

@@ -1,0 +1,1 @@
+"""Versioned DDL migrations for PostgreSQL and ClickHouse (``chatstream db migrate``)."""
