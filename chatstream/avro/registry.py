@@ -23,6 +23,14 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from chatstream.avro.catalog import Contract
 from chatstream.avro.errors import RegistryError
 
+# confluent-kafka talks HTTP through httpx2 where it is installed, else httpx.
+try:
+    import httpx2
+
+    _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, httpx2.HTTPError, OSError)
+except ImportError:  # pragma: no cover - depends on confluent-kafka's optional choice
+    _TRANSPORT_ERRORS = (httpx.HTTPError, OSError)
+
 SUBJECT_NOT_FOUND = 40401
 SCHEMA_NOT_FOUND = 40403
 COMPATIBILITY = ConfigCompatibilityLevel.BACKWARD_TRANSITIVE
@@ -60,13 +68,23 @@ class ContractRegistry:
         self.url = url
         self.client = client or SchemaRegistryClient({"url": url})
 
+    def __enter__(self) -> ContractRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session; the registry object is unusable afterwards."""
+        self.client.close()
+
     @contextmanager
     def _translated(self, subject: str) -> Iterator[None]:
         try:
             yield
         except SchemaRegistryError as exc:
             raise RegistryError(f"{subject}: the registry refused it: {exc.error_message}") from exc
-        except (httpx.HTTPError, OSError) as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise RegistryError(f"schema registry at {self.url} not reachable: {exc}") from exc
 
     def _lookup(self, contract: Contract) -> int | None:

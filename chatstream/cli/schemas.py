@@ -18,8 +18,8 @@ app = typer.Typer(help="Avro contracts in schemas/avro/: registration, compatibi
 def register(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
     """Register every schema (idempotent); the registry refuses incompatible changes."""
     settings: Settings = ctx.obj
-    registry = ContractRegistry(settings.schema_registry_url)
-    results = [registry.register(c) for c in load_catalog().values()]
+    with ContractRegistry(settings.schema_registry_url) as registry:
+        results = [registry.register(c) for c in load_catalog().values()]
     if json_out:
         print_json([r.__dict__ for r in results])
         return
@@ -35,8 +35,8 @@ def register(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", 
 def check(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
     """Check every schema against all registered versions. Exit 1 on an incompatible change."""
     settings: Settings = ctx.obj
-    registry = ContractRegistry(settings.schema_registry_url)
-    results = [registry.check(c) for c in load_catalog().values()]
+    with ContractRegistry(settings.schema_registry_url) as registry:
+        results = [registry.check(c) for c in load_catalog().values()]
     if json_out:
         print_json([{**r.__dict__, "ok": r.ok} for r in results])
     else:

@@ -14,8 +14,10 @@ import psycopg
 
 from chatstream.settings import Component, Settings
 from infra.local.clickhouse import ClickHouse
+from infra.local.errors import PrerequisiteError
 from infra.local.kafka import LocalKafka
 from infra.local.postgres import LocalPostgres
+from infra.local.prereqs import postgres_bindir, require_java, require_maven
 from infra.local.registry import LocalRegistry, ensure_global_rules
 from infra.local.status import ServiceStatus
 
@@ -44,8 +46,30 @@ def local_services(settings: Settings) -> list[Service]:
     return [make[name](settings) for name in ORDER if settings.is_local(name) or name == "clickhouse"]
 
 
+def missing_prerequisites(settings: Settings) -> list[str]:
+    """One line per tool the local services need and this machine lacks."""
+    checks: list[Callable[[], object]] = []
+    if settings.is_local("kafka") or settings.is_local("registry"):
+        checks += [lambda: require_java(settings.java), lambda: require_maven(settings.maven)]
+    if settings.is_local("postgres"):
+        checks.append(postgres_bindir)
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except PrerequisiteError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def up(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -> None:
-    """Start every local service (idempotent: running ones are left as they are)."""
+    """Start every local service (idempotent: running ones are left as they are).
+
+    Prerequisites are checked first, all of them, so nothing starts on a machine that lacks one.
+    """
+    problems = missing_prerequisites(settings)
+    if problems:
+        raise PrerequisiteError("\n".join(problems))
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     for service in local_services(settings):
         on_step(f"starting {service.name}")

@@ -20,10 +20,10 @@ LANGUAGE sql STABLE AS $$
                 THEN 'timescaledb' ELSE 'native' END
 $$;
 
--- Partition of `p_table` starting at `p_start`, named <table>_pYYYYMMDDTHHMI (UTC).
+-- Partition of `p_table` starting at `p_start`, named <table>_pYYYYMMDD_HHMI (UTC).
 CREATE OR REPLACE FUNCTION chatstream_partition_name(p_table text, p_start timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT p_table || '_p' || to_char(p_start AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MI')
+    SELECT p_table || '_p' || to_char(p_start AT TIME ZONE 'UTC', 'YYYYMMDD"_"HH24MI')
 $$;
 
 CREATE OR REPLACE FUNCTION chatstream_maintain_timeseries(
@@ -77,8 +77,8 @@ BEGIN
         -- drop partitions that end before the retention horizon, and expired default rows
         FOR child IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                      WHERE i.inhparent = quote_ident(r.table_name)::regclass
-                       AND c.relname ~ ('^' || r.table_name || '_p[0-9]{8}T[0-9]{4}$') LOOP
-            v_child_at := to_timestamp(right(child.relname, 13), 'YYYYMMDD"T"HH24MI')::timestamp
+                       AND c.relname ~ ('^' || r.table_name || '_p[0-9]{8}_[0-9]{4}$') LOOP
+            v_child_at := to_timestamp(right(child.relname, 13), 'YYYYMMDD"_"HH24MI')::timestamp
                           AT TIME ZONE 'UTC';
             IF v_child_at + r.chunk <= p_now - r.retention THEN
                 EXECUTE format('DROP TABLE %I', child.relname);

@@ -1,0 +1,1 @@
+"""Shared test configuration: tests/unit needs no service, tests/integration the real ones."""

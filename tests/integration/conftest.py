@@ -1,0 +1,108 @@
+"""The real local services for the integration tests, started through ``infra up``'s own code.
+
+The test stack has its own state directory and ports (``.chatstream/test-stack``, port base
+29000, or ``CHATSTREAM_TEST_PORT_BASE``), so a developer's running stack is never touched.
+chDB locks its folder for the process that opens it, so ClickHouse work runs in child
+processes (``clickhouse``), which also makes every read a real re-open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatstream.settings import REPO_ROOT, Settings
+from infra.local import stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(
+        state_dir=REPO_ROOT / ".chatstream" / "test-stack",
+        port_base=int(os.environ.get("CHATSTREAM_TEST_PORT_BASE", "29000")),
+    )
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CHATSTREAM_STATE_DIR": str(settings.state_dir),
+        "CHATSTREAM_PORT_BASE": str(settings.port_base),
+    }
+
+
+def chatstream(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real ``chatstream`` command against the test stack."""
+    done = subprocess.run(
+        [sys.executable, "-m", "chatstream", *args],
+        capture_output=True, text=True, env=cli_env(settings), timeout=300, check=False,
+    )  # fmt: skip
+    if check and done.returncode != 0:
+        raise AssertionError(f"chatstream {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def running_stack(settings: Settings) -> Iterator[Settings]:
+    stack.up(settings)
+    chatstream(settings, "db", "migrate")
+    chatstream(settings, "topics", "apply")
+    chatstream(settings, "schemas", "register")
+    try:
+        yield settings
+    finally:
+        stack.down(settings)
+
+
+_CLICKHOUSE_SCRIPT = """
+import json, sys
+import clickhouse_connect
+dsn, statements = sys.argv[1], json.loads(sys.argv[2])
+client = clickhouse_connect.get_client(dsn=dsn)
+result = None
+for kind, sql, data in statements:
+    if kind == "command":
+        client.command(sql)
+    elif kind == "insert":
+        client.insert(sql, data["rows"], column_names=data["columns"])
+    else:
+        result = [list(r) for r in client.query(sql).result_rows]
+print(json.dumps(result, default=str))
+"""
+
+
+@pytest.fixture(scope="session")
+def clickhouse(running_stack: Settings) -> Callable[..., Any]:
+    """Run ClickHouse statements in a fresh process; returns the last query's rows."""
+
+    def run(*statements: tuple[str, str, Any]) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-c", _CLICKHOUSE_SCRIPT, running_stack.clickhouse_url,
+             json.dumps(statements)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for topics, subjects and tables a test creates."""
+    return uuid.uuid4().hex[:10]
