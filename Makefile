@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	@touch $(STAMP)
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest tests
 
 test-unit: venv

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
@@ -144,7 +145,7 @@ class TopicAdmin:
             if a.kind == "create"
         ]
         grows = [NewPartitions(a.topic, a.partitions) for a in actions if a.kind == "add_partitions"]
-        futures = {}
+        futures: dict[Any, Any] = {}
         if creates:
             futures.update(self.admin.create_topics(creates, request_timeout=self.timeout_s))
         if grows:

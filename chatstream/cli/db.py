@@ -24,16 +24,15 @@ def migrate(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", h
         ch_done = migrate_clickhouse(client)
     finally:
         client.close()
-    result = {
+    applied = {
         "postgres": [f"{m.version:04d}_{m.name}" for m in pg_done],
         "clickhouse": [f"{m.version:04d}_{m.name}" for m in ch_done],
-        "partitions": [{"table": t, "created": c, "dropped": d} for t, c, d in partitions],
     }
     if json_out:
-        print_json(result)
+        tables = [{"table": t, "created": c, "dropped": d} for t, c, d in partitions]
+        print_json({**applied, "partitions": tables})
         return
-    for store in ("postgres", "clickhouse"):
-        applied = result[store]
-        console.print(f"{store}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    for store, names in applied.items():
+        console.print(f"{store}: " + (f"applied {', '.join(names)}" if names else "up to date"))
     for p in partitions:
         console.print(f"partitions of {p[0]}: {p[1]} created, {p[2]} dropped")

@@ -85,7 +85,7 @@ def migrate_postgres(conn: psycopg.Connection[Any], folder: Path = MIGRATIONS / 
         for m in pending(discover(folder), applied):
             try:
                 with conn.transaction():
-                    conn.execute(m.sql)  # type: ignore[arg-type] - our own trusted DDL file
+                    conn.execute(m.sql.encode())  # our own DDL file, not user input
                     conn.execute(
                         "INSERT INTO chatstream_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                         (m.version, m.name, m.checksum),
