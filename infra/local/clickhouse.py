@@ -19,6 +19,9 @@ class ClickHouse:
         self.settings = settings
         self.path = settings.state_dir / "clickhouse"
 
+    def fetch(self) -> None:
+        """Nothing to download: the server binaries come from the machine."""
+
     def start(self) -> None:
         if self.settings.is_local("clickhouse"):
             self.path.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,9 @@ class LocalPostgres:
                 )
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def fetch(self) -> None:
+        """Nothing to download: the server binaries come from the machine."""
+
     def start(self) -> None:
         bindir = postgres_bindir()
         owner = self._owner()

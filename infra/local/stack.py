@@ -25,6 +25,9 @@ from infra.local.status import ServiceStatus
 class Service(Protocol):
     name: str
 
+    def fetch(self) -> None:
+        """Download what the service runs (a no-op when cached or nothing to fetch)."""
+
     def start(self) -> None: ...
 
     def stop(self) -> bool: ...
@@ -71,7 +74,11 @@ def up(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -> N
     if problems:
         raise PrerequisiteError("\n".join(problems))
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    for service in local_services(settings):
+    services = local_services(settings)
+    for service in services:
+        on_step(f"fetching {service.name} (cached after the first download)")
+        service.fetch()
+    for service in services:
         on_step(f"starting {service.name}")
         service.start()
     admin_url = settings.registry_admin_url
