@@ -55,7 +55,7 @@ def _report(settings: Settings, json_out: bool) -> bool:
     else:
         table = Table(title=f"chatstream stack ({settings.state_dir})")
         for column in ("service", "where", "state", "endpoint", "pid", "log"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for s in statuses:
             state = "[green]running[/]" if s.running else "[red]stopped[/]"
             table.add_row(
