@@ -71,6 +71,42 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="How long `infra up` waits for each service."
     )
 
+    # -- gateway -----------------------------------------------------------------------------
+    gateway_host: str = Field(default="127.0.0.1", description="Gateway listen address.")
+    gateway_port: int | None = Field(
+        default=None, description="Gateway port; unset = port base + 80 (19080)."
+    )
+    max_batch_events: int = Field(default=1000, ge=1, description="Most events in one request.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body, in bytes."
+    )
+    ack_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a request waits for Kafka's acknowledgement."
+    )
+    jwt_algorithms: list[str] = Field(
+        default=["HS256"], description="Accepted JWT algorithms (never taken from the token)."
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 secret; unset = generated once in <state>/auth/jwt-secret.",
+    )
+    jwks_url: str | None = Field(
+        default=None, description="JWKS URL of an OIDC issuer (RS256/ES256 keys) for production."
+    )
+    jwt_audience: str = Field(default="chatstream", description="Required `aud` claim.")
+    jwt_issuer: str = Field(default="chatstream-local", description="Required `iss` claim.")
+    jwt_tenant_claim: str = Field(default="tenant_id", description="Claim holding the tenant.")
+    rate_limit_events_per_s: float = Field(
+        default=20000.0, gt=0, description="Per-tenant sustained event rate."
+    )
+    rate_limit_burst: float = Field(default=40000.0, gt=0, description="Per-tenant burst, events.")
+
+    # -- sinks -------------------------------------------------------------------------------
+    sink_batch_rows: int = Field(default=10000, ge=1, description="Rows per sink flush.")
+    sink_batch_interval_s: float = Field(
+        default=1.0, gt=0, description="Longest a row waits in a sink buffer."
+    )
+
     # -- derived endpoints -------------------------------------------------------------------
     @property
     def kafka_port(self) -> int:
@@ -87,6 +123,14 @@ class Settings(BaseSettings):
     @property
     def postgres_port(self) -> int:
         return self.port_base + 432
+
+    @property
+    def gateway_listen_port(self) -> int:
+        return self.gateway_port or self.port_base + 80
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_listen_port}"
 
     @property
     def kafka_bootstrap_servers(self) -> str:

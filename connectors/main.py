@@ -1,0 +1,80 @@
+"""Wire a sink from the settings and run it (``chatstream sink clickhouse|postgres``)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from chatstream.avro.serde import ConfluentDecoder, WireFormatError
+from chatstream.settings import Settings
+from chatstream.stores import clickhouse_client
+from connectors.clickhouse_sink import ClickHouseSink
+from connectors.dlq import DeadLetters
+from connectors.postgres_sink import PostgresSink
+from connectors.runner import FlushPolicy, SinkRunner
+from connectors.sink import BatchingSink
+from pipelines.sinks import CLICKHOUSE_ROUTES, CONSUMER_GROUPS, POSTGRES_ROUTES
+
+
+def registry_fetcher(registry: SchemaRegistryClient) -> Any:
+    """Writer schemas by id; an id the registry does not know makes the record a dead letter."""
+
+    def fetch(schema_id: int) -> dict[str, Any]:
+        try:
+            schema = registry.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                raise WireFormatError(f"schema id {schema_id} is not in the registry") from exc
+            raise
+        return json.loads(schema.schema_str)  # type: ignore[no-any-return]
+
+    return fetch
+
+
+def build_sink(settings: Settings, kind: str) -> BatchingSink:
+    if kind == "clickhouse":
+        return ClickHouseSink(clickhouse_client(settings), CLICKHOUSE_ROUTES)
+    if kind == "postgres":
+        return PostgresSink(
+            lambda: psycopg.connect(settings.postgres_url(), autocommit=True, connect_timeout=5),
+            POSTGRES_ROUTES,
+            CONSUMER_GROUPS["postgres"],
+        )
+    raise ValueError(f"unknown sink {kind!r}: clickhouse or postgres")
+
+
+def build_runner(settings: Settings, sink: BatchingSink, registry: SchemaRegistryClient) -> SinkRunner:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": CONSUMER_GROUPS[sink.name],
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "fetch.max.bytes": 52_428_800,
+            "queued.max.messages.kbytes": 262_144,
+        }
+    )
+    return SinkRunner(
+        sink,
+        consumer,
+        ConfluentDecoder(registry_fetcher(registry)),
+        DeadLetters(settings.kafka_bootstrap_servers),
+        FlushPolicy(settings.sink_batch_rows, settings.sink_batch_interval_s),
+    )
+
+
+def run_sink(settings: Settings, kind: str) -> None:
+    """Run until SIGINT/SIGTERM, then flush and commit what is buffered and exit."""
+    sink = build_sink(settings, kind)
+    with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
+        runner = build_runner(settings, sink, registry)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: runner.stop())
+        runner.run()

@@ -1,0 +1,139 @@
+"""The one sink contract: ``add`` buffers, ``write`` does the I/O, the runner commits.
+
+``add(record)`` maps a decoded Kafka record to a row and buffers it per (topic, partition);
+``take_batches()`` hands the buffers to the runner, which calls ``write(batch)`` for each and
+only then commits offsets. A failed ``write`` means no commit. Every ``write`` is idempotent:
+the same batch written twice leaves the store as if written once.
+
+    SinkError
+    ├── MappingError      a record decodes but cannot become a row: it goes to the DLQ
+    └── SinkWriteError    the store failed: retry the same batch later, commit nothing
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chatstream.errors import ChatstreamError
+
+TopicPartition = tuple[str, int]
+Row = tuple[Any, ...]
+
+
+class SinkError(ChatstreamError):
+    """Base of the sinks' errors."""
+
+
+class MappingError(SinkError):
+    """A record that cannot be mapped to the table's row."""
+
+
+class SinkWriteError(SinkError):
+    """The store did not take the batch; nothing of it may be committed."""
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    topic: str
+    partition: int
+    offset: int
+    value: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which table a topic drains into, and how a record becomes that table's row."""
+
+    topic: str
+    table: str
+    columns: tuple[str, ...]
+    to_row: Callable[[SourceRecord], Row]
+
+
+@dataclass
+class Batch:
+    """Rows of one (topic, partition), offsets ``first_offset..last_offset`` in Kafka order."""
+
+    route: Route
+    partition: int
+    rows: list[Row] = field(default_factory=list)
+    first_offset: int = -1
+    last_offset: int = -1
+
+    @property
+    def topic(self) -> str:
+        return self.route.topic
+
+    @property
+    def dedup_token(self) -> str:
+        """The same records always make the same token: a replayed batch is recognised."""
+        return f"{self.route.table}:{self.topic}:{self.partition}:{self.first_offset}-{self.last_offset}"
+
+
+class Sink(Protocol):
+    name: str
+
+    def add(self, record: SourceRecord) -> None: ...
+
+    def pending(self) -> int: ...
+
+    def take_batches(self) -> list[Batch]: ...
+
+    def write(self, batch: Batch) -> None: ...
+
+    def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """Next offsets the store itself recorded (exactly-once sinks); {} = use Kafka's."""
+        ...
+
+
+class BatchingSink:
+    """Buffers rows per (topic, partition); stores implement ``write`` (and ``stored_offsets``)."""
+
+    name = "sink"
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = {route.topic: route for route in routes}
+        self._buffers: dict[TopicPartition, Batch] = {}
+        self._pending = 0
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self.routes)
+
+    def add(self, record: SourceRecord) -> None:
+        route = self.routes[record.topic]
+        try:
+            row = route.to_row(record)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MappingError(f"cannot map to {route.table}: {type(exc).__name__}: {exc}") from exc
+        key = (record.topic, record.partition)
+        batch = self._buffers.get(key)
+        if batch is None:
+            batch = self._buffers[key] = Batch(route, record.partition, first_offset=record.offset)
+        batch.rows.append(row)
+        batch.last_offset = record.offset
+        self._pending += 1
+
+    def pending(self) -> int:
+        return self._pending
+
+    def take_batches(self) -> list[Batch]:
+        batches = list(self._buffers.values())
+        self._buffers.clear()
+        self._pending = 0
+        return batches
+
+    def drop(self, partitions: Iterable[TopicPartition]) -> None:
+        """Forget buffered rows of partitions this consumer no longer owns."""
+        for key in partitions:
+            batch = self._buffers.pop(key, None)
+            if batch is not None:
+                self._pending -= len(batch.rows)
+
+    def write(self, batch: Batch) -> None:
+        raise NotImplementedError
+
+    def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        return {}

@@ -1,0 +1,185 @@
+"""The gateway's ASGI app: the clients' only door.
+
+``create_app`` takes its collaborators ready-made (producer, verifier, limiter, event shape), so
+tests and ``main`` wire it the same way; nothing here reads settings or the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.auth import TokenVerifier
+from gateway.errors import (
+    ForbiddenError,
+    GatewayError,
+    InvalidEventsError,
+    MalformedRequestError,
+    PayloadTooLargeError,
+    RateLimitedError,
+)
+from gateway.events import ChatActionShape
+from gateway.metrics import GatewayMetrics
+from gateway.producer import EventProducer
+from gateway.ratelimit import TenantLimiter
+
+EVENTS_TOPIC = "chat.actions.v1"
+
+EVENTS_BODY_SCHEMA = {
+    "oneOf": [
+        {"type": "object", "description": "one chat action", "required": ["type"]},
+        {
+            "type": "object",
+            "required": ["events"],
+            "properties": {"events": {"type": "array", "items": {"type": "object"}}},
+        },
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch_events: int
+    max_body_bytes: int
+
+
+@dataclass
+class Gateway:
+    producer: EventProducer
+    verifier: TokenVerifier
+    limiter: TenantLimiter
+    shape: ChatActionShape
+    limits: Limits
+    metrics: GatewayMetrics
+    ready_checks: dict[str, Callable[[], bool]]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes ``limit`` (declared or streamed, chunked too)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"body of {declared} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_events(body: bytes, max_events: int) -> list[Any]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequestError(f"body is not valid JSON: {exc}") from exc
+    if isinstance(payload, dict) and "events" in payload:
+        events = payload["events"]
+        if not isinstance(events, list) or set(payload) != {"events"}:
+            raise MalformedRequestError('a batch is {"events": [event, ...]} and nothing else')
+    elif isinstance(payload, dict):
+        events = [payload]
+    else:
+        raise MalformedRequestError('send one event object or {"events": [...]}')
+    if not events:
+        raise MalformedRequestError("the batch is empty")
+    if len(events) > max_events:
+        raise PayloadTooLargeError(f"{len(events)} events in one request; the limit is {max_events}")
+    return events
+
+
+def trace_id_of(request: Request) -> str:
+    """The W3C traceparent's trace id when the client sent one, else a new one."""
+    parent = request.headers.get("traceparent", "")
+    parts = parent.split("-")
+    if len(parts) == 4 and len(parts[1]) == 32:
+        return parts[1]
+    return uuid.uuid4().hex
+
+
+def create_app(gw: Gateway) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(gw.producer.close)
+
+    app = FastAPI(
+        title="chatstream gateway",
+        version="1",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(GatewayError)
+    async def refused(request: Request, exc: GatewayError) -> Response:
+        gw.metrics.rejections.labels(exc.code).inc()
+        return ORJSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        gw.metrics.requests.labels(path, str(response.status_code)).inc()
+        gw.metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        summary="Post one chat action or a batch; 202 only once Kafka acknowledged every event.",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": EVENTS_BODY_SCHEMA}}}},
+    )
+    async def post_events(request: Request) -> Response:
+        identity = gw.verifier.verify(request.headers.get("authorization"))
+        now = time.time()
+        wait = gw.limiter.exhausted(identity.tenant_id, now)
+        if wait:
+            raise RateLimitedError(f"tenant {identity.tenant_id} is over its event rate", retry_after_s=wait)
+        body = await read_body(request, gw.limits.max_body_bytes)
+        events = parse_events(body, gw.limits.max_batch_events)
+        result = gw.shape.normalize(events, identity, now_ms=int(now * 1000), trace_id=trace_id_of(request))
+        if result.forbidden:
+            raise ForbiddenError(
+                "events name another tenant or user than the token",
+                details=[e.to_json() for e in result.forbidden],
+            )
+        if result.errors:
+            raise InvalidEventsError(
+                f"{len({e.index for e in result.errors})} of {len(events)} events are invalid; none was accepted",
+                details=[e.to_json() for e in result.errors],
+            )
+        wait = gw.limiter.take(identity.tenant_id, len(events), now)
+        if wait:
+            raise RateLimitedError(f"tenant {identity.tenant_id} is over its event rate", retry_after_s=wait)
+        await gw.producer.send(EVENTS_TOPIC, result.encoded)
+        gw.metrics.produced.labels(EVENTS_TOPIC).inc(len(result.encoded))
+        return ORJSONResponse({"accepted": len(result.event_ids), "event_ids": result.event_ids}, status_code=202)
+
+    @app.get("/healthz", summary="The process is alive.")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Kafka and the schema registry are reachable.")
+    async def readyz() -> Response:
+        checks = {name: await asyncio.to_thread(check) for name, check in gw.ready_checks.items()}
+        status = 200 if all(checks.values()) else 503
+        return ORJSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    @app.get("/metrics", summary="Prometheus metrics.")
+    async def metrics() -> Response:
+        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,216 @@
+"""Chat actions as clients send them (JSON) into Avro records of ``chat.actions.v1``.
+
+A client event is the Avro record with two conveniences: ``type`` is the action in snake_case
+(``message_sent``), and ``occurred_at`` may be an ISO-8601 string as well as epoch milliseconds.
+Its details sit under the key named after the type, exactly as in the schema:
+
+    {"type": "feedback_given", "conversation_id": "c1",
+     "feedback_given": {"message_id": "m7", "rating": "UP"}}
+
+``event_id`` (kept when given, else a UUIDv7), ``occurred_at`` (else now) and ``trace_id`` (else
+the request's) are filled in; ``tenant_id`` and ``user_id`` come from the token and, when a body
+states them, must match it. Pure: the clock and the id source are passed in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastavro.validation import ValidationError, validate
+
+from chatstream.avro.serde import ConfluentEncoder
+from gateway.auth import Identity
+
+MAX_FUTURE_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class FieldError:
+    index: int
+    field: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """The outcome for one request: encoded (key, value) pairs, or what is wrong."""
+
+    encoded: list[tuple[bytes, bytes]]
+    event_ids: list[str]
+    errors: list[FieldError]
+    forbidden: list[FieldError]
+
+
+def uuid7(now_ms: int) -> str:
+    """A time-ordered UUID (RFC 9562 version 7) for events the client sent without an id."""
+    value = (now_ms & ((1 << 48) - 1)) << 80 | int.from_bytes(uuid.uuid4().bytes[6:]) & ((1 << 80) - 1)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+class ChatActionShape:
+    """What a chat action may contain, read once from the ``chat.actions.v1`` schema."""
+
+    def __init__(self, schema: dict[str, Any], encoder: ConfluentEncoder) -> None:
+        self.schema = schema
+        self.encoder = encoder
+        fields = {f["name"]: f for f in schema["fields"]}
+        self.types = {s.lower(): s for s in fields["action"]["type"]["symbols"]}
+        self.detail_fields = {
+            name: {f["name"] for f in fields[name]["type"][1]["fields"]} for name in self.types
+        }
+        # records by full name, to turn fastavro's error paths back into JSON paths
+        self._record_of_detail = {
+            f"{schema['namespace']}.{fields[name]['type'][1]['name']}": name for name in self.types
+        }
+        self.allowed = (set(fields) - {"action"}) | {"type"}
+
+    def normalize(
+        self,
+        raw_events: list[Any],
+        identity: Identity,
+        *,
+        now_ms: int,
+        trace_id: str,
+        new_id: Callable[[int], str] = uuid7,
+    ) -> Normalized:
+        encoded: list[tuple[bytes, bytes]] = []
+        event_ids: list[str] = []
+        errors: list[FieldError] = []
+        forbidden: list[FieldError] = []
+        for index, raw in enumerate(raw_events):
+            record = self._record(index, raw, identity, now_ms, trace_id, new_id, errors, forbidden)
+            if record is None:
+                continue
+            try:
+                value = self.encoder.encode(record)
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+                errors += self._schema_errors(index, record)
+                continue
+            key = record.get("conversation_id") or record.get("session_id") or identity.user_id
+            encoded.append((key.encode(), value))
+            event_ids.append(record["event_id"])
+        return Normalized(encoded, event_ids, errors, forbidden)
+
+    def _record(
+        self,
+        index: int,
+        raw: Any,
+        identity: Identity,
+        now_ms: int,
+        trace_id: str,
+        new_id: Callable[[int], str],
+        errors: list[FieldError],
+        forbidden: list[FieldError],
+    ) -> dict[str, Any] | None:
+        if not isinstance(raw, dict):
+            errors.append(FieldError(index, "", "an event must be a JSON object"))
+            return None
+        before = len(errors)
+        kind = raw.get("type")
+        if not isinstance(kind, str) or kind not in self.types:
+            known = ", ".join(sorted(self.types))
+            errors.append(FieldError(index, "type", f"unknown event type {kind!r}; one of: {known}"))
+            return None
+        for name in raw:
+            if name not in self.allowed:
+                errors.append(FieldError(index, name, "unknown field"))
+            elif name in self.types and name != kind and raw[name] is not None:
+                errors.append(FieldError(index, name, f"details of type {name}, not of {kind}"))
+        detail = raw.get(kind)
+        if detail is None:
+            detail = {}
+        if not isinstance(detail, dict):
+            errors.append(FieldError(index, kind, "must be a JSON object"))
+        else:
+            for name in detail:
+                if name not in self.detail_fields[kind]:
+                    errors.append(FieldError(index, f"{kind}.{name}", "unknown field"))
+        for claim, expected in (("tenant_id", identity.tenant_id), ("user_id", identity.user_id)):
+            if claim in raw and raw[claim] != expected:
+                forbidden.append(FieldError(index, claim, f"differs from the token's {claim}"))
+        event_id = raw.get("event_id")
+        default_time: int | None = now_ms
+        if event_id is None:
+            event_id = new_id(now_ms)
+        else:
+            try:
+                parsed_id = uuid.UUID(event_id)
+                event_id = str(parsed_id)
+                # a retry must be the same event: its time comes from the client or the id
+                default_time = parsed_id.int >> 80 if parsed_id.version == 7 else None
+            except (ValueError, TypeError, AttributeError):
+                errors.append(FieldError(index, "event_id", "must be a UUID"))
+        if "occurred_at" not in raw and default_time is None:
+            errors.append(FieldError(
+                index, "occurred_at",
+                "required with a client-supplied event_id that is not a UUIDv7 "
+                "(a retried event must carry the same occurred_at)",
+            ))  # fmt: skip
+            return None
+        occurred_at = _epoch_ms(raw.get("occurred_at", default_time))
+        if occurred_at is None:
+            errors.append(FieldError(index, "occurred_at", "must be epoch milliseconds or ISO-8601 with a zone"))
+        elif occurred_at > now_ms + MAX_FUTURE_MS:
+            errors.append(FieldError(index, "occurred_at", "more than a day in the future"))
+        if len(errors) > before:
+            return None
+        record = {k: v for k, v in raw.items() if k != "type"}
+        record.update(
+            event_id=event_id,
+            occurred_at=occurred_at,
+            tenant_id=identity.tenant_id,
+            user_id=identity.user_id,
+            action=self.types[kind],
+        )
+        record[kind] = detail
+        record.setdefault("trace_id", trace_id)
+        return record
+
+    def _schema_errors(self, index: int, record: dict[str, Any]) -> list[FieldError]:
+        """Every schema violation of ``record``, as JSON paths (the slow path, errors only)."""
+        try:
+            validate(record, self.encoder.parsed, raise_errors=True)
+        except ValidationError as exc:
+            found = [self._field_error(index, e) for e in exc.errors]
+            # fastavro also reports the union holding a bad record as "not null": keep the deepest
+            deep = {f.field.split(".")[0] for f in found if "." in f.field}
+            kept = [f for f in found if f.field not in deep]
+            return kept or found
+        return [FieldError(index, "", "does not fit the chat.actions.v1 schema")]
+
+    def _field_error(self, index: int, error: Any) -> FieldError:
+        record_name, _, field = str(error.field).rpartition(".")
+        prefix = self._record_of_detail.get(record_name)
+        path = f"{prefix}.{field}" if prefix else field
+        schema = error.schema
+        if isinstance(schema, dict) and schema.get("type") == "enum":
+            return FieldError(index, path, f"expected one of {', '.join(schema['symbols'])}, got {error.datum!r}")
+        expected = schema if isinstance(schema, str) else schema.get("type", "a valid value")
+        if expected == "null" and isinstance(error.datum, dict):
+            return FieldError(index, path, "does not match the schema")
+        return FieldError(index, path, f"expected {expected}, got {error.datum!r}"[:200])
+
+
+def _epoch_ms(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            return None
+        return int(parsed.timestamp() * 1000)
+    return None

@@ -1,0 +1,27 @@
+"""The gateway's Prometheus metrics, in a registry of its own (one per app instance)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "chatstream_gateway_requests", "HTTP requests by route and status.",
+            ["route", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "chatstream_gateway_request_seconds", "Request latency by route.", ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )  # fmt: skip
+        self.produced = Counter(
+            "chatstream_gateway_events_produced", "Events Kafka acknowledged.",
+            ["topic"], registry=self.registry,
+        )  # fmt: skip
+        self.rejections = Counter(
+            "chatstream_gateway_rejections", "Refused requests by reason.",
+            ["reason"], registry=self.registry,
+        )  # fmt: skip
