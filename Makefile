@@ -39,11 +39,7 @@ test-integration: setup
 	$(BIN)/python -m pytest tests/integration
 
 demo: setup
-	$(BIN)/chatstream infra up
-	$(BIN)/chatstream db migrate
-	$(BIN)/chatstream topics apply
-	$(BIN)/chatstream schemas register
-	$(BIN)/chatstream infra status
+	$(BIN)/chatstream demo
 
 up: setup
 	$(BIN)/chatstream infra up

@@ -1,7 +1,8 @@
 """Dead letters: records a sink cannot decode or map, parked in ``dlq.<source topic>``.
 
 The original key and value bytes are kept; the reason and the source coordinates travel in
-headers (``error``, ``error.class``, ``source.topic``, ``source.partition``, ``source.offset``).
+headers (``error``, ``error.class``, ``source.topic``, ``source.partition``, ``source.offset``,
+and ``sink``: every sink that reads the topic parks its own copy).
 ``flush`` must succeed before the runner commits past a dead letter, so none is lost.
 """
 
@@ -21,7 +22,8 @@ def dead_letter_topic(topic: str) -> str:
 
 
 class DeadLetters:
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, sink: str) -> None:
+        self.sink = sink
         self._producer = Producer(
             {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20}
         )
@@ -37,6 +39,7 @@ class DeadLetters:
             ("source.topic", topic.encode()),
             ("source.partition", str(partition).encode()),
             ("source.offset", str(offset).encode()),
+            ("sink", self.sink.encode()),
         ]
         self._producer.produce(
             dead_letter_topic(topic), msg.value(), msg.key(), headers=headers,

@@ -65,7 +65,7 @@ def build_runner(settings: Settings, sink: BatchingSink, registry: SchemaRegistr
         sink,
         consumer,
         ConfluentDecoder(registry_fetcher(registry)),
-        DeadLetters(settings.kafka_bootstrap_servers),
+        DeadLetters(settings.kafka_bootstrap_servers, sink.name),
         FlushPolicy(settings.sink_batch_rows, settings.sink_batch_interval_s),
     )
 

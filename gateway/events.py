@@ -23,6 +23,7 @@ from typing import Any
 from fastavro.validation import ValidationError, validate
 
 from chatstream.avro.serde import ConfluentEncoder
+from chatstream.ids import uuid7, uuid7_time_ms
 from gateway.auth import Identity
 
 MAX_FUTURE_MS = 24 * 3600 * 1000
@@ -46,14 +47,6 @@ class Normalized:
     event_ids: list[str]
     errors: list[FieldError]
     forbidden: list[FieldError]
-
-
-def uuid7(now_ms: int) -> str:
-    """A time-ordered UUID (RFC 9562 version 7) for events the client sent without an id."""
-    value = (now_ms & ((1 << 48) - 1)) << 80 | int.from_bytes(uuid.uuid4().bytes[6:]) & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
 
 
 class ChatActionShape:
@@ -146,7 +139,7 @@ class ChatActionShape:
                 parsed_id = uuid.UUID(event_id)
                 event_id = str(parsed_id)
                 # a retry must be the same event: its time comes from the client or the id
-                default_time = parsed_id.int >> 80 if parsed_id.version == 7 else None
+                default_time = uuid7_time_ms(parsed_id)
             except (ValueError, TypeError, AttributeError):
                 errors.append(FieldError(index, "event_id", "must be a UUID"))
         if "occurred_at" not in raw and default_time is None:

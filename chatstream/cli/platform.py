@@ -4,9 +4,31 @@ from __future__ import annotations
 
 import typer
 
+from chatstream.cli.output import console
 from chatstream.settings import Settings
 
 app = typer.Typer()
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    only: list[str] = typer.Option(None, "--only", help="Run just these: gateway, sink-clickhouse, sink-postgres."),
+) -> None:
+    """Run the gateway and the sinks (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0)."""
+    import os
+
+    from chatstream.supervisor import COMPONENTS, run_platform
+
+    settings: Settings = ctx.obj
+    components = only or list(COMPONENTS)
+    unknown = set(components) - set(COMPONENTS)
+    if unknown:
+        raise typer.BadParameter(f"unknown component(s): {', '.join(sorted(unknown))}", param_hint="--only")
+    env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
+    console.print(f"chatstream running: {', '.join(components)}; gateway at {settings.gateway_url}; "
+                  f"logs in {settings.state_dir / 'logs'}; Ctrl-C stops")  # fmt: skip
+    raise typer.Exit(run_platform(components, log_dir=settings.state_dir / "logs", env=env))
 
 
 @app.command()
@@ -28,6 +50,18 @@ def sink(
     if kind not in ("clickhouse", "postgres"):
         raise typer.BadParameter("clickhouse or postgres", param_hint="KIND")
     run_sink(ctx.obj, kind)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    events: int = typer.Option(20_000, min=1, help="How many chat events to send."),
+    concurrency: int = typer.Option(16, min=1, help="Concurrent client connections."),
+) -> None:
+    """Run the platform, drive synthetic chat traffic through the gateway, and summarise."""
+    from chatstream.demo.run import run_demo
+
+    raise typer.Exit(run_demo(ctx.obj, events=events, concurrency=concurrency, console=console))
 
 
 @app.command()

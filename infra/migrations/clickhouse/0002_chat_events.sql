@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS chat_events
     action          LowCardinality(String),
     message_id      Nullable(String),
     model           LowCardinality(Nullable(String)),
-    text_length     Nullable(UInt32),
+    text_length     Nullable(Int32),
     rating          LowCardinality(Nullable(String)),
     details         String,
     kafka_topic     LowCardinality(String),

@@ -1,0 +1,1 @@
+"""`chatstream demo`: synthetic chat traffic through the real gateway, and its summary."""

@@ -1,0 +1,186 @@
+"""``chatstream demo``: set up, run the platform, drive traffic through it, summarise.
+
+Steps: the local stack up, migrations, topics, schemas; ``chatstream run`` (gateway and sinks)
+as child processes; synthetic sessions through the real gateway with a progress bar; a few
+deliberately bad requests, and a few corrupt records written straight to Kafka (they must land
+in the dead-letter topic); wait until both sinks have committed everything; stop the platform
+cleanly; count what each store holds. The demo never opens chDB itself: every store query runs
+in a ``chatstream query`` child, so the ClickHouse sink can hold the embedded engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from confluent_kafka import Producer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from chatstream.demo.driver import DriveStats, drive, send_bad_requests
+from chatstream.demo.traffic import DAY_MS, TrafficModel, bad_requests
+from chatstream.errors import ChatstreamError
+from chatstream.lag import end_offsets, wait_caught_up
+from chatstream.settings import Settings
+from chatstream.supervisor import Supervisor
+from gateway.auth import issue_token
+from gateway.main import jwt_secret
+from infra.local import stack
+from pipelines.sinks import CONSUMER_GROUPS
+
+TOPIC = "chat.actions.v1"
+DLQ = f"dlq.{TOPIC}"
+ROGUE_RECORDS = 3
+
+
+class DemoError(ChatstreamError):
+    """A demo step failed."""
+
+
+@dataclass
+class Counts:
+    kafka: int
+    dlq: int
+    clickhouse: int
+    clickhouse_distinct: int
+    postgres: int
+    postgres_distinct: int
+
+
+def cli(settings: Settings, *args: str) -> str:
+    env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
+    done = subprocess.run([sys.executable, "-m", "chatstream", *args], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise DemoError(f"chatstream {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def prepare(settings: Settings, say: Any) -> None:
+    say("starting the local stack")
+    stack.up(settings)
+    say("migrating, creating topics, registering schemas")
+    cli(settings, "db", "migrate")
+    cli(settings, "topics", "apply")
+    cli(settings, "schemas", "register")
+
+
+def count(settings: Settings) -> Counts:
+    def one(store: str, sql: str) -> int:
+        rows = json.loads(cli(settings, "query", store, sql, "--json"))
+        return int(next(iter(rows[0].values())))
+
+    return Counts(
+        kafka=sum(end_offsets(settings.kafka_bootstrap_servers, TOPIC).values()),
+        dlq=sum(end_offsets(settings.kafka_bootstrap_servers, DLQ).values()),
+        clickhouse=one("clickhouse", "SELECT count() FROM chat_events FINAL"),
+        clickhouse_distinct=one("clickhouse", "SELECT uniqExact(event_id) FROM chat_events"),
+        postgres=one("postgres", "SELECT count(*) FROM chat_events"),
+        postgres_distinct=one("postgres", "SELECT count(DISTINCT event_id) FROM chat_events"),
+    )
+
+
+def wait_ready(url: str, supervisor: Supervisor, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not supervisor.running():
+            raise DemoError("the platform exited during start-up; see the logs in <state>/logs")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise DemoError(f"the gateway at {url} was not ready after {timeout_s:.0f}s")
+
+
+def write_rogue_records(settings: Settings) -> None:
+    """Records that are not Confluent Avro, as a misconfigured producer would write them."""
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for i in range(ROGUE_RECORDS):
+        producer.produce(TOPIC, key=b"rogue", value=f'{{"not": "avro", "n": {i}}}'.encode())
+    if producer.flush(30):
+        raise DemoError("Kafka did not take the rogue records")
+
+
+def run_demo(settings: Settings, *, events: int, concurrency: int, console: Console) -> int:
+    with console.status("setting up") as status:
+        prepare(settings, lambda text: status.update(text))
+        before = count(settings)
+    env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
+    supervisor = Supervisor(["gateway", "sink-clickhouse", "sink-postgres"], log_dir=settings.state_dir / "logs", env=env)
+    supervisor.start()
+    try:
+        wait_ready(settings.gateway_url, supervisor)
+        secret = jwt_secret(settings)
+        if secret is None:
+            raise DemoError("the demo issues local HS256 tokens; unset CHATSTREAM_JWKS_URL")
+        tokens: dict[tuple[str, str], str] = {}
+
+        def token_for(tenant: str, user: str) -> str:
+            if (tenant, user) not in tokens:
+                tokens[(tenant, user)] = issue_token(secret, tenant=tenant, user=user, audience=settings.jwt_audience,
+                                                     issuer=settings.jwt_issuer, tenant_claim=settings.jwt_tenant_claim)  # fmt: skip
+            return tokens[(tenant, user)]
+
+        now_ms = int(time.time() * 1000)
+        model = TrafficModel(start_ms=now_ms - DAY_MS - 3_600_000)
+        columns = (TextColumn("[bold]demo traffic"), BarColumn(), MofNCompleteColumn(), TextColumn("events"), TimeRemainingColumn())
+        started = time.monotonic()
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("events", total=events)
+            stats = asyncio.run(drive(settings.gateway_url, model.sessions(events), token_for, concurrency=concurrency,
+                                      on_events=lambda n: progress.advance(task, n)))  # fmt: skip
+            progress.update(task, total=progress.tasks[0].completed)
+        elapsed = time.monotonic() - started
+        ok_token = token_for("tenant-01", "tenant-01-user-001")
+        forged = issue_token("a-well-formed-secret-that-is-not-ours-" * 2, tenant="tenant-01", user="x", audience=settings.jwt_audience, issuer=settings.jwt_issuer)
+        rejected = asyncio.run(send_bad_requests(settings.gateway_url, bad_requests(), {"ok": ok_token, "forged": forged}))
+        write_rogue_records(settings)
+        with console.status("waiting for both sinks to commit everything"):
+            lags = wait_caught_up(settings.kafka_bootstrap_servers, list(CONSUMER_GROUPS.values()), TOPIC, timeout_s=180)
+    finally:
+        supervisor.stop()
+        code = supervisor.wait()
+    after = count(settings)
+    summarise(console, settings, stats, elapsed, rejected, before, after, lags)
+    return 0 if code == 0 and not any(lags.values()) else 1
+
+
+def summarise(console: Console, settings: Settings, stats: DriveStats, elapsed: float, rejected: list[tuple[str, int, str]],
+              before: Counts, after: Counts, lags: dict[str, int]) -> None:  # fmt: skip
+    accepted = len(stats.accepted_events)
+    table = Table(title="chatstream demo", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("events accepted by the gateway (202)", f"{accepted:,}")
+    table.add_row("  of which re-sent in retried batches", f"{stats.retried_batches:,} batches")
+    table.add_row("  accepted rate", f"{accepted / max(elapsed, 1e-9):,.0f} events/s")
+    table.add_row("new records in chat.actions.v1", f"{after.kafka - before.kafka:,}")
+    table.add_row("new rows in ClickHouse chat_events (FINAL)", f"{after.clickhouse - before.clickhouse:,}")
+    table.add_row("new rows in PostgreSQL chat_events", f"{after.postgres - before.postgres:,}")
+    table.add_row("duplicate event_ids in ClickHouse / PostgreSQL",
+                  f"{after.clickhouse - after.clickhouse_distinct} / {after.postgres - after.postgres_distinct}")  # fmt: skip
+    sinks = len(CONSUMER_GROUPS)
+    table.add_row(f"new dead letters in {DLQ}",
+                  f"{after.dlq - before.dlq:,} ({ROGUE_RECORDS} rogue records x {sinks} sinks)")  # fmt: skip
+    table.add_row("sink lag at the end", ", ".join(f"{g}: {n}" for g, n in lags.items()))
+    console.print(table)
+    bad = Table(title="deliberately bad requests")
+    for column in ("request", "status", "error"):
+        bad.add_column(column)
+    for label, status, message in rejected:
+        bad.add_row(label, str(status), message[:90])
+    console.print(bad)
+    console.print("Query the stores (the platform is stopped, so chDB is free):")
+    console.print('  chatstream query clickhouse "SELECT action, count() FROM chat_events FINAL GROUP BY action ORDER BY 2 DESC"')
+    console.print('  chatstream query postgres "SELECT tenant_id, count(*) FROM chat_events GROUP BY 1 ORDER BY 2 DESC"')
+    console.print(f"  kafka: {settings.kafka_bootstrap_servers}, topics {TOPIC} and {DLQ}; registry {settings.schema_registry_url}")
+    console.print("Run the platform yourself: chatstream run   (gateway at " + settings.gateway_url + ")")
