@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.auth import TokenVerifier
@@ -108,6 +107,10 @@ def trace_id_of(request: Request) -> str:
     return uuid.uuid4().hex
 
 
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
 def create_app(gw: Gateway) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -117,14 +120,13 @@ def create_app(gw: Gateway) -> FastAPI:
     app = FastAPI(
         title="chatstream gateway",
         version="1",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
 
     @app.exception_handler(GatewayError)
     async def refused(request: Request, exc: GatewayError) -> Response:
         gw.metrics.rejections.labels(exc.code).inc()
-        return ORJSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+        return json_response(exc.body(), exc.status, exc.headers())
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -166,7 +168,7 @@ def create_app(gw: Gateway) -> FastAPI:
             raise RateLimitedError(f"tenant {identity.tenant_id} is over its event rate", retry_after_s=wait)
         await gw.producer.send(EVENTS_TOPIC, result.encoded)
         gw.metrics.produced.labels(EVENTS_TOPIC).inc(len(result.encoded))
-        return ORJSONResponse({"accepted": len(result.event_ids), "event_ids": result.event_ids}, status_code=202)
+        return json_response({"accepted": len(result.event_ids), "event_ids": result.event_ids}, 202)
 
     @app.get("/healthz", summary="The process is alive.")
     async def healthz() -> dict[str, str]:
@@ -176,7 +178,7 @@ def create_app(gw: Gateway) -> FastAPI:
     async def readyz() -> Response:
         checks = {name: await asyncio.to_thread(check) for name, check in gw.ready_checks.items()}
         status = 200 if all(checks.values()) else 503
-        return ORJSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+        return json_response({"ready": status == 200, "checks": checks}, status)
 
     @app.get("/metrics", summary="Prometheus metrics.")
     async def metrics() -> Response:

@@ -68,6 +68,8 @@ class TokenVerifier:
         if cached is not None and cached[1] > now:
             return cached[0]
         claims = self._decode(token)
+        if float(claims["exp"]) <= now:  # the caller's clock decides too, not only PyJWT's
+            raise UnauthorizedError("token expired")
         tenant, user = claims.get(self.tenant_claim), claims.get("sub")
         if not isinstance(tenant, str) or not tenant or not isinstance(user, str) or not user:
             raise UnauthorizedError(f"token lacks the '{self.tenant_claim}' or 'sub' claim")

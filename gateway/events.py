@@ -176,8 +176,8 @@ class ChatActionShape:
             found = [self._field_error(index, e) for e in exc.errors]
             # fastavro also reports the union holding a bad record as "not null": keep the deepest
             deep = {f.field.split(".")[0] for f in found if "." in f.field}
-            kept = [f for f in found if f.field not in deep]
-            return kept or found
+            kept = [f for f in found if f.field not in deep] or found
+            return list({f.field: f for f in reversed(kept)}.values())[::-1]  # one per field
         return [FieldError(index, "", "does not fit the chat.actions.v1 schema")]
 
     def _field_error(self, index: int, error: Any) -> FieldError:

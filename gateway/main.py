@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import httpx
 import uvicorn
 
@@ -57,11 +61,24 @@ def build_gateway(settings: Settings) -> Gateway:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM after a graceful shutdown (exit status -15); a
+    gateway that stopped cleanly exits 0 instead, as process supervisors expect."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM: uvicorn stops accepting, then the lifespan flushes Kafka."""
-    app = create_app(build_gateway(settings))
-    uvicorn.run(
-        app,
+    """Run until SIGINT/SIGTERM: stop accepting, finish requests, flush Kafka, return."""
+    config = uvicorn.Config(
+        create_app(build_gateway(settings)),
         host=settings.gateway_host,
         port=settings.gateway_listen_port,
         loop="uvloop",
@@ -70,3 +87,4 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    _Server(config).run()

@@ -1,6 +1,6 @@
 """``infra down`` then ``up`` keeps Kafka data, registered schemas and table contents.
 
-Runs last (file order): it stops and restarts the whole test stack.
+It stops and restarts the whole test stack, and leaves it running.
 """
 
 from __future__ import annotations

@@ -1,0 +1,78 @@
+"""The platform's processes for integration tests: the real ``chatstream`` commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from chatstream.settings import Settings
+from gateway.auth import issue_token, local_secret
+
+
+class Component:
+    """One ``chatstream ...`` process with its own log file."""
+
+    def __init__(self, settings: Settings, *args: str, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.args = args
+        self.env = {
+            **os.environ,
+            "CHATSTREAM_STATE_DIR": str(settings.state_dir),
+            "CHATSTREAM_PORT_BASE": str(settings.port_base),
+            **(env or {}),
+        }
+        self.log_file = settings.state_dir / "logs" / f"test-{'-'.join(args)}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Component:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "chatstream", *self.args],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            )  # fmt: skip
+        return self
+
+    def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM, as an orchestrator would; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self) -> str:
+        return "\n".join(Path(self.log_file).read_text(errors="replace").splitlines()[-30:])
+
+
+def wait_gateway_ready(settings: Settings, gateway: Component, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert gateway.running(), gateway.log_tail()
+        try:
+            if httpx.get(f"{settings.gateway_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"gateway not ready:\n{gateway.log_tail()}")
+
+
+def bearer(settings: Settings, tenant: str, user: str = "user-1", **kw: object) -> dict[str, str]:
+    token = issue_token(local_secret(settings.state_dir), tenant=tenant, user=user,
+                        audience=settings.jwt_audience, issuer=settings.jwt_issuer, **kw)  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {token}"}

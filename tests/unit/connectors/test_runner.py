@@ -1,0 +1,212 @@
+"""The sink runner against an in-memory sink and a fake consumer: flush, commit, DLQ, retry."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+import fastavro
+import pytest
+
+from chatstream.avro.serde import ConfluentDecoder
+from connectors.runner import FlushPolicy, SinkRunner
+from connectors.sink import Batch, BatchingSink, Route, SinkWriteError, SourceRecord, TopicPartition
+
+SCHEMA = {"type": "record", "name": "E", "fields": [{"name": "event_id", "type": "string"}, {"name": "n", "type": "int"}]}
+PARSED = fastavro.parse_schema(SCHEMA)
+
+
+def encode(n: int) -> bytes:
+    out = io.BytesIO()
+    out.write(struct.pack(">bI", 0, 1))
+    fastavro.schemaless_writer(out, PARSED, {"event_id": f"e{n}", "n": n})
+    return out.getvalue()
+
+
+class FakeMessage:
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        self._t, self._p, self._o, self._v = topic, partition, offset, value
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def value(self) -> bytes:
+        return self._v
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def error(self) -> None:
+        return None
+
+
+class FakeConsumer:
+    """Hands out its messages once, then nothing; records commits and seeks."""
+
+    def __init__(self, messages: list[FakeMessage], runner_stop: list[SinkRunner]) -> None:
+        self.messages = messages
+        self.commits: list[dict[tuple[str, int], int]] = []
+        self.assigned: list[Any] = []
+        self.stop_after_drained = runner_stop
+        self.idle = 0
+
+    def subscribe(self, topics: list[str], on_assign: Any, on_revoke: Any) -> None:
+        from confluent_kafka import TopicPartition as KafkaTP
+
+        on_assign(self, [KafkaTP("t", 0), KafkaTP("t", 1)])
+
+    def assign(self, partitions: list[Any]) -> None:
+        self.assigned = [(p.topic, p.partition, p.offset) for p in partitions]
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        taken, self.messages = self.messages[:num_messages], self.messages[num_messages:]
+        if not taken:
+            time.sleep(0.005)  # the fake's poll timeout, so flush intervals pass
+            self.idle += 1
+            if self.idle > 20:
+                self.stop_after_drained[0].stop()
+        return taken
+
+    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        self.commits.append({(o.topic, o.partition): o.offset for o in offsets})
+
+    def assignment(self) -> list[Any]:
+        return []
+
+    def pause(self, partitions: list[Any]) -> None: ...
+
+    def resume(self, partitions: list[Any]) -> None: ...
+
+    def poll(self, timeout: float) -> None:
+        return None
+
+    def seek(self, tp: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemorySink(BatchingSink):
+    name = "memory"
+
+    def __init__(self, fail_times: int = 0, stored: dict[TopicPartition, int] | None = None) -> None:
+        super().__init__([Route("t", "table", ("event_id", "n"), lambda r: (r.value["event_id"], r.value["n"]))])
+        self.rows: dict[str, int] = {}
+        self.fail_times = fail_times
+        self.writes: list[str] = []
+        self.stored = stored or {}
+
+    def write(self, batch: Batch) -> None:
+        self.writes.append(batch.dedup_token)
+        if self.fail_times:
+            self.fail_times -= 1
+            raise SinkWriteError("store down")
+        self.rows.update(dict(batch.rows))  # type: ignore[arg-type]
+
+    def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        return self.stored
+
+
+class MemoryDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+        self.flushes = 0
+
+    def send(self, msg: FakeMessage, error: Exception) -> None:
+        self.sent.append((msg.offset(), str(error)))
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        self.flushes += 1
+
+
+def make_runner(sink: MemorySink, messages: list[FakeMessage], max_rows: int = 100) -> tuple[SinkRunner, FakeConsumer, MemoryDeadLetters]:
+    holder: list[SinkRunner] = []
+    consumer = FakeConsumer(messages, holder)
+    dlq = MemoryDeadLetters()
+    runner = SinkRunner(sink, consumer, ConfluentDecoder(lambda _id: SCHEMA), dlq,  # type: ignore[arg-type]
+                        FlushPolicy(max_rows, 0.01, backoff_initial_s=0.001, backoff_max_s=0.002))  # fmt: skip
+    holder.append(runner)
+    return runner, consumer, dlq
+
+
+def messages(count: int, partition: int = 0) -> list[FakeMessage]:
+    return [FakeMessage("t", partition, i, encode(i)) for i in range(count)]
+
+
+def test_rows_are_written_then_offsets_committed() -> None:
+    sink = MemorySink()
+    runner, consumer, _ = make_runner(sink, messages(250), max_rows=100)
+    stats = runner.run()
+    assert len(sink.rows) == 250 and stats.rows_written == 250
+    assert consumer.commits[-1] == {("t", 0): 250}
+
+
+def test_a_failed_write_commits_nothing_until_the_retry_succeeds() -> None:
+    sink = MemorySink(fail_times=2)
+    runner, consumer, _ = make_runner(sink, messages(10))
+    runner.run()
+    assert sink.writes == ["table:t:0:0-9"] * 3  # the very same batch, retried
+    assert len(sink.rows) == 10
+    assert consumer.commits == [{("t", 0): 10}]
+    assert runner.stats.write_failures == 2
+
+
+def test_undecodable_records_go_to_the_dead_letters_and_the_sink_goes_on() -> None:
+    sink = MemorySink()
+    batch = messages(5)
+    batch[2] = FakeMessage("t", 0, 2, b'{"not": "avro"}')
+    runner, consumer, dlq = make_runner(sink, batch)
+    runner.run()
+    assert [offset for offset, _ in dlq.sent] == [2]
+    assert "magic byte" in dlq.sent[0][1]
+    assert sorted(sink.rows) == ["e0", "e1", "e3", "e4"]
+    assert consumer.commits[-1] == {("t", 0): 5} and dlq.flushes >= 1
+
+
+def test_stored_offsets_decide_where_partitions_resume() -> None:
+    sink = MemorySink(stored={("t", 1): 42})
+    runner, consumer, _ = make_runner(sink, [])
+    runner.run()
+    assert ("t", 1, 42) in consumer.assigned
+
+
+def test_batches_are_per_partition_with_deterministic_tokens() -> None:
+    sink = MemorySink()
+    runner, _, _ = make_runner(sink, messages(3, partition=0) + messages(2, partition=1))
+    runner.run()
+    assert sorted(sink.writes) == ["table:t:0:0-2", "table:t:1:0-1"]
+
+
+def test_unmappable_records_are_dead_letters_too() -> None:
+    sink = MemorySink()
+    sink.routes["t"] = Route("t", "table", ("x",), lambda r: (r.value["missing"],))
+    runner, _, dlq = make_runner(sink, messages(2))
+    runner.run()
+    assert len(dlq.sent) == 2 and "cannot map" in dlq.sent[0][1]
+
+
+def test_stopping_during_an_outage_gives_up_without_committing() -> None:
+    sink = MemorySink(fail_times=10_000)
+    runner, consumer, _ = make_runner(sink, messages(3))
+    timer = threading.Timer(0.3, runner.stop)  # Ctrl-C while the store is down
+    timer.start()
+    with pytest.raises(SinkWriteError):
+        runner.run()
+    timer.join()
+    assert consumer.commits == []
+    assert len(sink.writes) > 3  # it kept retrying until told to stop
+
+
+def test_a_source_record_is_immutable() -> None:
+    record = SourceRecord("t", 0, 1, {"a": 1})
+    with pytest.raises(AttributeError):
+        record.offset = 2  # type: ignore[misc]
