@@ -51,7 +51,7 @@ status: venv
 	$(BIN)/chatstream infra status
 
 lint: venv
-	$(BIN)/python -m mypy chatstream infra pipelines
+	$(BIN)/python -m mypy chatstream infra pipelines gateway connectors
 
 docs: venv
 	$(BIN)/chatstream schemas docs

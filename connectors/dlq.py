@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import KafkaError, Message, Producer
 
 from connectors.sink import SinkWriteError
 
@@ -33,7 +33,7 @@ class DeadLetters:
     def send(self, msg: Message, error: Exception) -> None:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, error)
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("error", str(error)[:1000].encode()),
             ("error.class", type(error).__name__.encode()),
             ("source.topic", topic.encode()),
@@ -42,11 +42,14 @@ class DeadLetters:
             ("sink", self.sink.encode()),
         ]
         self._producer.produce(
-            dead_letter_topic(topic), msg.value(), msg.key(), headers=headers,
-            on_delivery=lambda err, _m: err is not None and self._failed.append(err.str()),
-        )  # fmt: skip
+            dead_letter_topic(topic), msg.value(), msg.key(), headers=headers, on_delivery=self._delivered
+        )
         self.count += 1
         self._producer.poll(0)
+
+    def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._failed.append(err.str())
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Every dead letter so far acknowledged, or SinkWriteError (then nothing is committed)."""

@@ -32,7 +32,8 @@ def registry_fetcher(registry: SchemaRegistryClient) -> Any:
             if exc.http_status_code == 404:
                 raise WireFormatError(f"schema id {schema_id} is not in the registry") from exc
             raise
-        return json.loads(schema.schema_str)  # type: ignore[no-any-return]
+        parsed: dict[str, Any] = json.loads(schema.schema_str or "null")
+        return parsed
 
     return fetch
 

@@ -44,6 +44,11 @@ class FlushPolicy:
     backoff_max_s: float = 10.0
 
 
+def _coordinates(msg: Message) -> tuple[str, int, int]:
+    """A consumed record's topic, partition and offset (always set on records without error)."""
+    return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+
+
 class SinkRunner:
     def __init__(
         self,
@@ -129,7 +134,7 @@ class SinkRunner:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("%s: consume error: %s", self.sink.name, err.str())
                 continue
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            topic, partition, offset = _coordinates(msg)
             try:
                 value = self.decoder.decode(msg.value())
                 self.sink.add(SourceRecord(topic, partition, offset, value))
@@ -148,7 +153,8 @@ class SinkRunner:
         first: dict[tuple[str, int], int] = {}
         for msg in unprocessed:
             if msg.error() is None:
-                first.setdefault((msg.topic(), msg.partition()), msg.offset())
+                topic, partition, offset = _coordinates(msg)
+                first.setdefault((topic, partition), offset)
         for (topic, partition), offset in first.items():
             self.consumer.seek(TopicPartition(topic, partition, offset))
 

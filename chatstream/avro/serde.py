@@ -64,7 +64,9 @@ class ConfluentDecoder:
             parsed = fastavro.parse_schema(self._fetch(schema_id))
             self._schemas[schema_id] = parsed
         try:
-            record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(payload[5:]), parsed, None)
+            record = fastavro.schemaless_reader(io.BytesIO(payload[5:]), parsed, None)
         except Exception as exc:  # noqa: BLE001 - fastavro raises many kinds on corrupt input
             raise WireFormatError(f"Avro body does not decode with schema id {schema_id}: {exc}") from exc
+        if not isinstance(record, dict):
+            raise WireFormatError(f"schema id {schema_id} is not a record schema")
         return record
