@@ -13,8 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
@@ -33,7 +32,8 @@ class RunnerStats:
     write_failures: int = 0
     commits: int = 0
     last_error: str = ""
-    caught_up: dict[str, Any] = field(default_factory=dict)
+    first_record_at: float | None = None  # clock() when the first record arrived
+    last_commit_at: float | None = None  # clock() after the last successful commit
 
 
 @dataclass(frozen=True)
@@ -103,21 +103,25 @@ class SinkRunner:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, idle_exit_s: float | None = None) -> RunnerStats:
-        """Consume until ``stop()`` (or ``idle_exit_s`` without records, for batch runs)."""
+        """Consume until ``stop()`` (or, for batch runs, ``idle_exit_s`` without records once
+        records have come)."""
         self.consumer.subscribe(self.sink.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         last_flush = last_record = self.clock()
         try:
             while not self.stopping.is_set():
-                messages = self.consumer.consume(num_messages=min(self.policy.max_rows, 5000), timeout=0.2)
+                messages = self.consumer.consume(num_messages=min(self.policy.max_rows, 5000), timeout=0.05)
                 if messages:
                     last_record = self.clock()
+                    if self.stats.first_record_at is None:
+                        self.stats.first_record_at = last_record
                     self._take(messages)
                 pending = self.sink.pending() or self._uncommitted()
                 due = self.clock() - last_flush >= self.policy.max_interval_s
                 if self.sink.pending() >= self.policy.max_rows or (pending and due):
                     self.flush()
                     last_flush = self.clock()
-                if idle_exit_s is not None and self.clock() - last_record >= idle_exit_s and not pending:
+                idle = self.clock() - last_record >= (idle_exit_s or 0)
+                if idle_exit_s is not None and self.stats.first_record_at is not None and idle and not pending:
                     break
             self.flush(retry=False)
         finally:
@@ -179,6 +183,7 @@ class SinkRunner:
                 return
             self._committed.update(changed)
             self.stats.commits += 1
+            self.stats.last_commit_at = self.clock()
 
     def _write(self, batch: Batch, retry: bool) -> None:
         delay = self.policy.backoff_initial_s

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +107,33 @@ def trace_id_of(request: Request) -> str:
     return uuid.uuid4().hex
 
 
+class MeasureMiddleware:
+    """Request count and latency by route: a plain ASGI middleware (no per-request task)."""
+
+    def __init__(self, app: Any, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_and_note(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(path, str(status[0])).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
 
@@ -128,15 +155,7 @@ def create_app(gw: Gateway) -> FastAPI:
         gw.metrics.rejections.labels(exc.code).inc()
         return json_response(exc.body(), exc.status, exc.headers())
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        gw.metrics.requests.labels(path, str(response.status_code)).inc()
-        gw.metrics.latency.labels(path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(MeasureMiddleware, metrics=gw.metrics)
 
     @app.post(
         "/v1/events",

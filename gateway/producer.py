@@ -52,7 +52,7 @@ class EventProducer:
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": 5,
+            "linger.ms": 1,  # a request waits for its acks: keep batching delay small
             "compression.type": "lz4",
             "batch.size": 1_000_000,
             "queue.buffering.max.messages": 1_000_000,

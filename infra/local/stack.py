@@ -14,10 +14,11 @@ import psycopg
 
 from chatstream.settings import Component, Settings
 from infra.local.clickhouse import ClickHouse
-from infra.local.errors import PrerequisiteError
+from infra.local.errors import PrerequisiteError, ServiceStartError
 from infra.local.kafka import LocalKafka
 from infra.local.postgres import LocalPostgres
 from infra.local.prereqs import postgres_bindir, require_java, require_maven
+from infra.local.process import port_open
 from infra.local.registry import LocalRegistry, ensure_global_rules
 from infra.local.status import ServiceStatus
 
@@ -65,6 +66,17 @@ def missing_prerequisites(settings: Settings) -> list[str]:
     return problems
 
 
+def busy_ports(settings: Settings) -> list[int]:
+    """Ports our stopped local services need that something else holds."""
+    wanted: list[tuple[bool, list[int]]] = [
+        (settings.is_local("postgres") and not LocalPostgres(settings).running(), [settings.postgres_port]),
+        (settings.is_local("registry") and not LocalRegistry(settings).running(), [settings.registry_port]),
+        (settings.is_local("kafka") and not LocalKafka(settings).running(),
+         [settings.kafka_port, settings.kafka_controller_port]),
+    ]  # fmt: skip
+    return [port for needed, ports in wanted if needed for port in ports if port_open(port)]
+
+
 def up(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -> None:
     """Start every local service (idempotent: running ones are left as they are).
 
@@ -73,6 +85,12 @@ def up(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -> N
     problems = missing_prerequisites(settings)
     if problems:
         raise PrerequisiteError("\n".join(problems))
+    busy = busy_ports(settings)
+    if busy:
+        raise ServiceStartError(
+            f"port(s) {', '.join(map(str, busy))} already in use by another program; "
+            "set CHATSTREAM_PORT_BASE to a free range (below 32768, outside the ephemeral ports)"
+        )
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     services = local_services(settings)
     for service in services:

@@ -1,0 +1,320 @@
+"""Ingest benchmark: the gateway and the sinks against raw baselines measured in the same run.
+
+(a) raw: a Python loop of fastavro encode + confluent-kafka produce (idempotent, acks=all)
+(b) gateway, batches of 100 events, closed loop at fixed concurrency; then paced at half that
+    rate for the latency figures
+(c) gateway, one event per request
+(d) ClickHouse sink draining N events from Kafka vs raw clickhouse-connect inserts of the rows
+(e) PostgreSQL sink draining N events vs raw psycopg COPY of the same rows
+
+It runs on a stack of its own (``<state>/bench-stack``, port base 24000) brought up through the
+project's code, so a developer's stack and data are never touched. A table first; the last line
+of output is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+import orjson
+import psycopg
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from rich.console import Console
+from rich.table import Table
+
+from bench.loadgen import LoadResult, build_request, run_load
+from chatstream.avro.catalog import load_catalog
+from chatstream.avro.registry import ContractRegistry
+from chatstream.avro.serde import ConfluentDecoder
+from chatstream.ids import uuid7
+from chatstream.settings import Settings
+from chatstream.stores import clickhouse_client
+from connectors.clickhouse_sink import ClickHouseSink
+from connectors.dlq import DeadLetters
+from connectors.postgres_sink import PostgresSink
+from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row
+from connectors.runner import FlushPolicy, SinkRunner
+from connectors.sink import Route, SourceRecord
+from gateway.auth import issue_token, local_secret
+from infra.local import stack
+
+TOPIC = "chat.actions.v1"
+PRODUCER_CONFIG = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
+                   "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plan:
+    events: int
+    single_requests: int
+    connections: int
+    paced_s: float
+
+
+QUICK = Plan(events=40_000, single_requests=4_000, connections=8, paced_s=10)
+FULL = Plan(events=200_000, single_requests=20_000, connections=8, paced_s=30)
+
+
+def bench_settings(base: Settings) -> Settings:
+    return base.model_copy(update={"state_dir": base.state_dir / "bench-stack", "port_base": 24000})
+
+
+def cli(settings: Settings, *args: str, env: dict[str, str] | None = None) -> None:
+    full_env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir),
+                "CHATSTREAM_PORT_BASE": str(settings.port_base), **(env or {})}  # fmt: skip
+    subprocess.run([sys.executable, "-m", "chatstream", *args], check=True, capture_output=True, env=full_env)
+
+
+def make_events(n: int) -> list[dict[str, Any]]:
+    """Chat actions as a client sends them (JSON-ready), all of one tenant and user."""
+    start = int(time.time() * 1000) - n
+    events = []
+    for i in range(n):
+        at = start + i
+        events.append({"type": "message_sent", "event_id": uuid7(at), "occurred_at": at,
+                       "conversation_id": f"conv-{i % 997}", "session_id": f"sess-{i % 331}",
+                       "client": "bench/1", "message_sent": {"message_id": f"m{i}", "text_length": 20 + i % 400,
+                                                             "token_count": 5 + i % 100, "model": "gpt-4o"}})  # fmt: skip
+    return events
+
+
+def as_record(event: dict[str, Any], tenant: str, user: str) -> dict[str, Any]:
+    record = {k: v for k, v in event.items() if k != "type"}
+    record.update(tenant_id=tenant, user_id=user, trace_id=uuid.uuid4().hex, action="MESSAGE_SENT")
+    return record
+
+
+def raw_produce(settings: Settings, topic: str, records: list[dict[str, Any]], schema: dict[str, Any], schema_id: int) -> float:
+    """(a): the baseline loop; returns events/s (until every record is acknowledged)."""
+    parsed = fastavro.parse_schema(schema)
+    header = struct.pack(">bI", 0, schema_id)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, **PRODUCER_CONFIG})
+    started = time.perf_counter()
+    for record in records:
+        buffer = io.BytesIO()
+        buffer.write(header)
+        fastavro.schemaless_writer(buffer, parsed, record)
+        producer.produce(topic, buffer.getvalue(), record["conversation_id"].encode())
+        producer.poll(0)
+    assert producer.flush(120) == 0
+    return len(records) / (time.perf_counter() - started)
+
+
+def gateway_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def drain(sink: Any, settings: Settings, topic: str, registry: Any, expected: int) -> float:
+    """(d)/(e): a fresh consumer group drains ``topic``; rows/s from the first record consumed to
+    the last commit (decode, map, write and commit; the group's one-off join is not counted)."""
+    from confluent_kafka import Consumer
+
+    from connectors.main import registry_fetcher
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "fetch.max.bytes": 52_428_800, "queued.max.messages.kbytes": 262_144})  # fmt: skip
+    runner = SinkRunner(sink, consumer, ConfluentDecoder(registry_fetcher(registry)),
+                        DeadLetters(settings.kafka_bootstrap_servers, sink.name),
+                        FlushPolicy(settings.sink_batch_rows, settings.sink_batch_interval_s))  # fmt: skip
+    stats = runner.run(idle_exit_s=1.0)
+    assert stats.rows_written == expected, (stats.rows_written, expected)
+    assert stats.first_record_at is not None and stats.last_commit_at is not None
+    return expected / (stats.last_commit_at - stats.first_record_at)
+
+
+def chunks(rows: list[Any], size: int) -> list[list[Any]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[str, float]:
+    plan = QUICK if quick else FULL
+    settings = bench_settings(base)
+    say = console.log
+    say(f"bringing up the bench stack in {settings.state_dir}")
+    stack.up(settings)
+    cli(settings, "db", "migrate")
+    cli(settings, "topics", "apply")
+    contract = load_catalog()[TOPIC]
+    with ContractRegistry(settings.schema_registry_url) as registry:
+        schema_id = registry.register(contract).schema_id
+    run = uuid.uuid4().hex[:8]
+    tenant, user = f"bench-{run}", "bench-user"
+    events = make_events(plan.events)
+    records = [as_record(e, tenant, user) for e in events]
+
+    raw_topic = f"bench.raw.{run}"
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin.create_topics([NewTopic(raw_topic, 6, 1)])[raw_topic].result(timeout=30)
+    say(f"(a) raw fastavro + produce: {plan.events:,} events")
+    raw_eps = raw_produce(settings, raw_topic, records, contract.schema, schema_id)
+
+    token = issue_token(local_secret(settings.state_dir), tenant=tenant, user=user,
+                        audience=settings.jwt_audience, issuer=settings.jwt_issuer, ttl_s=3600)  # fmt: skip
+    host, port = settings.gateway_host, settings.gateway_listen_port
+    batch_requests = [build_request(host, port, "/v1/events", orjson.dumps({"events": events[i : i + 100]}), token)
+                      for i in range(0, len(events), 100)]  # fmt: skip
+    singles = [build_request(host, port, "/v1/events", orjson.dumps(e), token) for e in events[: plan.single_requests]]
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "chatstream", "gateway"],
+        env={**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir), "CHATSTREAM_PORT_BASE": str(settings.port_base),
+             "CHATSTREAM_RATE_LIMIT_EVENTS_PER_S": "1e9", "CHATSTREAM_RATE_LIMIT_BURST": "1e9"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_ready(settings)
+        asyncio.run(run_load(host, port, batch_requests[:20], connections=plan.connections))  # warm-up
+        say(f"(b) gateway, batches of 100: {len(batch_requests):,} requests at concurrency {plan.connections}")
+        saturated = asyncio.run(run_load(host, port, batch_requests, connections=plan.connections))
+        batch_eps = saturated.requests * 100 / saturated.elapsed_s
+        half_rate = batch_eps / 2 / 100  # requests/s at half the events/s
+        paced_count = max(50, int(half_rate * plan.paced_s))
+        paced_requests = (batch_requests * (paced_count // len(batch_requests) + 1))[:paced_count]
+        say(f"(b) paced at half that rate: {half_rate * 100:,.0f} events/s for {plan.paced_s:.0f}s")
+        paced = asyncio.run(run_load(host, port, paced_requests, connections=plan.connections * 2, rate_per_s=half_rate))
+        say(f"(c) gateway, one event per request: {len(singles):,} requests")
+        single = asyncio.run(run_load(host, port, singles, connections=plan.connections))
+        rss = gateway_rss_mb(gateway.pid)
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=60)
+    bad = {s: n for r in (saturated, paced, single) for s, n in r.statuses.items() if s != 202}
+    if bad:
+        raise RuntimeError(f"the gateway refused requests during the benchmark: {bad}")
+
+    # (d) and (e): the sinks drain the raw topic (N records) into fresh tables
+    rows = [chat_event_row(SourceRecord(raw_topic, 0, i, _decoded(r))) for i, r in enumerate(records)]
+    ch = clickhouse_client(settings)
+    ch_sink_table, ch_raw_table = f"bench_sink_{run}", f"bench_raw_{run}"
+    for table in (ch_sink_table, ch_raw_table):
+        ch.command(f"CREATE TABLE {table} AS chat_events")
+    # warm both paths (lazy imports, first-insert set-up) so neither side pays it in its timing
+    ch.insert(ch_raw_table, rows[:10], column_names=list(CHAT_EVENT_COLUMNS))
+    ch.command(f"TRUNCATE TABLE {ch_raw_table}")
+    with SchemaRegistryClientCtx(settings) as sr:
+        say(f"(d) ClickHouse sink draining {plan.events:,} events")
+        ch_sink = ClickHouseSink(ch, [Route(raw_topic, ch_sink_table, CHAT_EVENT_COLUMNS, chat_event_row)])
+        ch_sink_rps = drain(ch_sink, settings, raw_topic, sr, plan.events)
+        started = time.perf_counter()
+        for part in chunks(rows, settings.sink_batch_rows):
+            ch.insert(ch_raw_table, part, column_names=list(CHAT_EVENT_COLUMNS))
+        ch_raw_rps = len(rows) / (time.perf_counter() - started)
+
+        pg_sink_table, pg_raw_table = f"bench_sink_{run}", f"bench_raw_{run}"
+        with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
+            for table in (pg_sink_table, pg_raw_table):
+                conn.execute(f"CREATE TABLE {table} (LIKE chat_events INCLUDING ALL)")
+        say(f"(e) PostgreSQL sink draining {plan.events:,} events")
+        pg_sink = PostgresSink(lambda: psycopg.connect(settings.postgres_url(), autocommit=True),
+                               [Route(raw_topic, pg_sink_table, CHAT_EVENT_COLUMNS, chat_event_row)], f"bench-{run}")  # fmt: skip
+        pg_sink_rps = drain(pg_sink, settings, raw_topic, sr, plan.events)
+        pg_sink.close()
+        columns = ", ".join(CHAT_EVENT_COLUMNS)
+        with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
+            started = time.perf_counter()
+            for part in chunks(rows, settings.sink_batch_rows):
+                with conn.transaction(), conn.cursor().copy(f"COPY {pg_raw_table} ({columns}) FROM STDIN") as copy:
+                    for row in part:
+                        copy.write_row(row)
+            pg_raw_rps = len(rows) / (time.perf_counter() - started)
+            for table in (pg_sink_table, pg_raw_table):
+                conn.execute(f"DROP TABLE {table}")
+    for table in (ch_sink_table, ch_raw_table):
+        ch.command(f"DROP TABLE {table}")
+    admin.delete_topics([raw_topic])
+
+    figures = {
+        "raw_produce_eps": raw_eps,
+        "gateway_batch_eps": batch_eps,
+        "gateway_batch_p50_ms": paced.percentile_ms(0.50),
+        "gateway_batch_p99_ms": paced.percentile_ms(0.99),
+        "gateway_single_rps": single.requests / single.elapsed_s,
+        "gateway_single_p99_ms": single.percentile_ms(0.99),
+        "clickhouse_sink_rps": ch_sink_rps,
+        "clickhouse_raw_rps": ch_raw_rps,
+        "postgres_sink_rps": pg_sink_rps,
+        "postgres_raw_rps": pg_raw_rps,
+        "gateway_rss_mb": rss,
+    }
+    _report(console, plan, figures, saturated, single)
+    return {k: round(v, 2) for k, v in figures.items()}
+
+
+class SchemaRegistryClientCtx:
+    def __init__(self, settings: Settings) -> None:
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+
+        self.client = SchemaRegistryClient({"url": settings.schema_registry_url})
+
+    def __enter__(self) -> Any:
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+def _decoded(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as the sink sees it after decoding (uuid and datetime values)."""
+    from datetime import UTC, datetime
+
+    return {**record, "event_id": uuid.UUID(record["event_id"]),
+            "occurred_at": datetime.fromtimestamp(record["occurred_at"] / 1000, UTC)}  # fmt: skip
+
+
+def _wait_ready(settings: Settings, timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{settings.gateway_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("bench gateway not ready")
+
+
+def _report(console: Console, plan: Plan, f: dict[str, float], saturated: LoadResult, single: LoadResult) -> None:
+    table = Table(title=f"ingest benchmark ({plan.events:,} events; ratios against raw baselines of this run)")
+    for column in ("measure", "value", "baseline / ratio", "target"):
+        table.add_column(column)
+    table.add_row("(a) raw fastavro + produce", f"{f['raw_produce_eps']:,.0f} events/s", "baseline", "")
+    table.add_row("(b) gateway, batches of 100", f"{f['gateway_batch_eps']:,.0f} events/s",
+                  f"{f['gateway_batch_eps'] / f['raw_produce_eps']:.2f}x of (a)", ">= 0.5x and >= 30,000/s")  # fmt: skip
+    table.add_row("    saturated p50 / p99", f"{saturated.percentile_ms(0.5):.1f} / {saturated.percentile_ms(0.99):.1f} ms", "", "")
+    table.add_row("    at half rate p50 / p99", f"{f['gateway_batch_p50_ms']:.1f} / {f['gateway_batch_p99_ms']:.1f} ms", "", "p99 < 50 ms")
+    table.add_row("(c) gateway, 1 event/request", f"{f['gateway_single_rps']:,.0f} req/s",
+                  f"p50 {single.percentile_ms(0.5):.1f} ms, p99 {f['gateway_single_p99_ms']:.1f} ms", "")  # fmt: skip
+    table.add_row("(d) ClickHouse sink", f"{f['clickhouse_sink_rps']:,.0f} rows/s",
+                  f"{f['clickhouse_sink_rps'] / f['clickhouse_raw_rps']:.2f}x of raw {f['clickhouse_raw_rps']:,.0f}/s", ">= 0.7x")  # fmt: skip
+    table.add_row("(e) PostgreSQL sink", f"{f['postgres_sink_rps']:,.0f} rows/s",
+                  f"{f['postgres_sink_rps'] / f['postgres_raw_rps']:.2f}x of raw COPY {f['postgres_raw_rps']:,.0f}/s", ">= 0.7x")  # fmt: skip
+    table.add_row("gateway peak RSS", f"{f['gateway_rss_mb']:.0f} MB", "", "< 250 MB")
+    console.print(table)
+
+
+def main(settings: Settings, quick: bool) -> None:
+    console = Console()
+    try:
+        figures = run_ingest_bench(settings, quick=quick, console=console)
+    finally:
+        console.log("stopping the bench stack")
+        stack.down(bench_settings(settings))
+    print(json.dumps(figures))
