@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -59,6 +60,9 @@ def chatstream(settings: Settings, *args: str, check: bool = True) -> subprocess
 
 @pytest.fixture(scope="session")
 def running_stack(settings: Settings) -> Iterator[Settings]:
+    """A fresh test stack per session: earlier runs' data never leaks into assertions."""
+    stack.down(settings)
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
     stack.up(settings)
     chatstream(settings, "db", "migrate")
     chatstream(settings, "topics", "apply")

@@ -20,7 +20,7 @@ from pipelines.sinks import CONSUMER_GROUPS
 from tests.integration.platform import Component
 
 TOPIC = "chat.actions.v1"
-EVENTS = 10_000
+EVENTS = 30_000  # enough that the kill lands while batches are still being written
 
 
 def produce_events(settings: Settings, tenant: str) -> None:
@@ -59,7 +59,7 @@ def test_sink_killed_mid_batch_loses_and_doubles_nothing(
     initial = lag(settings.kafka_bootstrap_servers, group, TOPIC)
     assert initial >= EVENTS
 
-    small = {"CHATSTREAM_SINK_BATCH_ROWS": "400", "CHATSTREAM_SINK_BATCH_INTERVAL_S": "0.05"}
+    small = {"CHATSTREAM_SINK_BATCH_ROWS": "200", "CHATSTREAM_SINK_BATCH_INTERVAL_S": "0.05"}
     victim = Component(settings, "sink", kind, env=small).start()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
