@@ -39,6 +39,7 @@ from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import ContractRegistry
 from chatstream.avro.serde import ConfluentDecoder
 from chatstream.ids import uuid7
+from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client
 from connectors.clickhouse_sink import ClickHouseSink
@@ -178,7 +179,8 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_ready(settings)
+        if not wait_ready(settings.gateway_url, timeout_s=60, alive=lambda: gateway.poll() is None):
+            raise RuntimeError("the bench gateway did not get ready")
         asyncio.run(run_load(host, port, batch_requests[:20], connections=plan.connections))  # warm-up
         say(f"(b) gateway, batches of 100: {len(batch_requests):,} requests at concurrency {plan.connections}")
         saturated = asyncio.run(run_load(host, port, batch_requests, connections=plan.connections))
@@ -275,20 +277,6 @@ def _decoded(record: dict[str, Any]) -> dict[str, Any]:
 
     return {**record, "event_id": uuid.UUID(record["event_id"]),
             "occurred_at": datetime.fromtimestamp(record["occurred_at"] / 1000, UTC)}  # fmt: skip
-
-
-def _wait_ready(settings: Settings, timeout_s: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{settings.gateway_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("bench gateway not ready")
 
 
 def _report(console: Console, plan: Plan, f: dict[str, float], saturated: LoadResult, single: LoadResult) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from typing import Any
 
 import psycopg
@@ -73,9 +74,12 @@ def build_runner(settings: Settings, sink: BatchingSink, registry: SchemaRegistr
 
 def run_sink(settings: Settings, kind: str) -> None:
     """Run until SIGINT/SIGTERM, then flush and commit what is buffered and exit."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     sink = build_sink(settings, kind)
     with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
         runner = build_runner(settings, sink, registry)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: runner.stop())
+        runner.stopping = stop
+        print(f"sink {kind}: draining {', '.join(sink.topics)} as {CONSUMER_GROUPS[kind]}", flush=True)
         runner.run()

@@ -85,10 +85,14 @@ class SinkRunner:
                     stored = {}
                     break
                 delay = min(delay * 2, self.policy.backoff_max_s)
+        # Resume after whichever is further: the store's own offsets (rows committed, Kafka commit
+        # maybe lost in a crash) or Kafka's (also past records that went to the dead letters).
+        committed = {(c.topic, c.partition): c.offset for c in consumer.committed(partitions, timeout=30)}
         for p in partitions:
-            if (p.topic, p.partition) in stored:
-                p.offset = stored[(p.topic, p.partition)]
-                log.info("%s: %s[%d] resumes at stored offset %d", self.sink.name, p.topic, p.partition, p.offset)
+            key = (p.topic, p.partition)
+            if key in stored:
+                p.offset = max(stored[key], committed.get(key, -1))
+                log.info("%s: %s[%d] resumes at offset %d", self.sink.name, p.topic, p.partition, p.offset)
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

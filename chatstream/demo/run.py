@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from confluent_kafka import Producer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -29,6 +28,7 @@ from chatstream.demo.driver import DriveStats, drive, send_bad_requests
 from chatstream.demo.traffic import DAY_MS, TrafficModel, bad_requests
 from chatstream.errors import ChatstreamError
 from chatstream.lag import end_offsets, wait_caught_up
+from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
 from chatstream.supervisor import Supervisor
 from gateway.auth import issue_token
@@ -87,20 +87,6 @@ def count(settings: Settings) -> Counts:
     )
 
 
-def wait_ready(url: str, supervisor: Supervisor, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not supervisor.running():
-            raise DemoError("the platform exited during start-up; see the logs in <state>/logs")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise DemoError(f"the gateway at {url} was not ready after {timeout_s:.0f}s")
-
-
 def write_rogue_records(settings: Settings) -> None:
     """Records that are not Confluent Avro, as a misconfigured producer would write them."""
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
@@ -118,7 +104,8 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, console: Cons
     supervisor = Supervisor(["gateway", "sink-clickhouse", "sink-postgres"], log_dir=settings.state_dir / "logs", env=env)
     supervisor.start()
     try:
-        wait_ready(settings.gateway_url, supervisor)
+        if not wait_ready(settings.gateway_url, timeout_s=60, alive=supervisor.running):
+            raise DemoError(f"the gateway at {settings.gateway_url} did not get ready; see {settings.state_dir / 'logs'}")
         secret = jwt_secret(settings)
         if secret is None:
             raise DemoError("the demo issues local HS256 tokens; unset CHATSTREAM_JWKS_URL")

@@ -10,8 +10,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
-
+from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
 from gateway.auth import issue_token, local_secret
 
@@ -30,9 +29,11 @@ class Component:
         }
         self.log_file = settings.state_dir / "logs" / f"test-{'-'.join(args)}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     def start(self) -> Component:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "chatstream", *self.args],
@@ -55,21 +56,25 @@ class Component:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def wait_for_output(self, text: str, timeout_s: float = 60) -> Component:
+        """Block until the process printed ``text`` (it is up and handles signals)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.running(), self.log_tail()
+            with open(self.log_file, "rb") as log:
+                log.seek(self._log_start)
+                seen = log.read().decode(errors="replace")
+            if text in seen:
+                return self
+            time.sleep(0.1)
+        raise AssertionError(f"no {text!r} from chatstream {' '.join(self.args)}:\n{self.log_tail()}")
+
     def log_tail(self) -> str:
         return "\n".join(Path(self.log_file).read_text(errors="replace").splitlines()[-30:])
 
 
 def wait_gateway_ready(settings: Settings, gateway: Component, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert gateway.running(), gateway.log_tail()
-        try:
-            if httpx.get(f"{settings.gateway_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"gateway not ready:\n{gateway.log_tail()}")
+    assert wait_ready(settings.gateway_url, timeout_s=timeout_s, alive=gateway.running), gateway.log_tail()
 
 
 def bearer(settings: Settings, tenant: str, user: str = "user-1", **kw: object) -> dict[str, str]:

@@ -49,7 +49,7 @@ def test_sink_killed_mid_batch_loses_and_doubles_nothing(
     group = CONSUMER_GROUPS[kind]
     tenant = f"crash-{kind}-{unique}"
     # first bring the sink up to date with what earlier tests left, so the kill lands in our events
-    catch_up = Component(settings, "sink", kind).start()
+    catch_up = Component(settings, "sink", kind).start().wait_for_output("draining")
     deadline = time.monotonic() + 120
     while lag(settings.kafka_bootstrap_servers, group, TOPIC) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -60,7 +60,7 @@ def test_sink_killed_mid_batch_loses_and_doubles_nothing(
     assert initial >= EVENTS
 
     small = {"CHATSTREAM_SINK_BATCH_ROWS": "200", "CHATSTREAM_SINK_BATCH_INTERVAL_S": "0.05"}
-    victim = Component(settings, "sink", kind, env=small).start()
+    victim = Component(settings, "sink", kind, env=small).start().wait_for_output("draining")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         remaining = lag(settings.kafka_bootstrap_servers, group, TOPIC)
@@ -71,7 +71,7 @@ def test_sink_killed_mid_batch_loses_and_doubles_nothing(
     victim.kill()  # SIGKILL: no flush, no commit, maybe half a batch written
     assert 0 < lag(settings.kafka_bootstrap_servers, group, TOPIC) < initial
 
-    survivor = Component(settings, "sink", kind).start()
+    survivor = Component(settings, "sink", kind).start().wait_for_output("draining")
     deadline = time.monotonic() + 120
     while lag(settings.kafka_bootstrap_servers, group, TOPIC) and time.monotonic() < deadline:
         assert survivor.running(), survivor.log_tail()

@@ -59,11 +59,17 @@ class FakeConsumer:
         self.assigned: list[Any] = []
         self.stop_after_drained = runner_stop
         self.idle = 0
+        self.kafka_committed: dict[tuple[str, int], int] = {}
 
     def subscribe(self, topics: list[str], on_assign: Any, on_revoke: Any) -> None:
         from confluent_kafka import TopicPartition as KafkaTP
 
         on_assign(self, [KafkaTP("t", 0), KafkaTP("t", 1)])
+
+    def committed(self, partitions: list[Any], timeout: float) -> list[Any]:
+        from confluent_kafka import TopicPartition as KafkaTP
+
+        return [KafkaTP(p.topic, p.partition, self.kafka_committed.get((p.topic, p.partition), -1001)) for p in partitions]
 
     def assign(self, partitions: list[Any]) -> None:
         self.assigned = [(p.topic, p.partition, p.offset) for p in partitions]
@@ -177,6 +183,14 @@ def test_stored_offsets_decide_where_partitions_resume() -> None:
     runner, consumer, _ = make_runner(sink, [])
     runner.run()
     assert ("t", 1, 42) in consumer.assigned
+
+
+def test_kafka_offsets_win_when_dead_letters_moved_them_past_the_store() -> None:
+    sink = MemorySink(stored={("t", 0): 10, ("t", 1): 50})
+    runner, consumer, _ = make_runner(sink, [])
+    consumer.kafka_committed = {("t", 0): 13, ("t", 1): 40}  # 10..12 were dead letters
+    runner.run()
+    assert ("t", 0, 13) in consumer.assigned and ("t", 1, 50) in consumer.assigned
 
 
 def test_batches_are_per_partition_with_deterministic_tokens() -> None:

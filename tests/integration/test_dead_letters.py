@@ -1,0 +1,65 @@
+"""Records a sink cannot decode go to dlq.<topic> with the reason in headers, once per sink."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from chatstream.lag import end_offsets, lag
+from chatstream.settings import Settings
+from pipelines.sinks import CONSUMER_GROUPS
+from tests.integration.platform import Component
+
+TOPIC, DLQ = "chat.actions.v1", "dlq.chat.actions.v1"
+
+
+def run_sink_until_caught_up(settings: Settings, kind: str) -> None:
+    sink = Component(settings, "sink", kind).start().wait_for_output("draining")
+    deadline = time.monotonic() + 120
+    while lag(settings.kafka_bootstrap_servers, CONSUMER_GROUPS[kind], TOPIC) and time.monotonic() < deadline:
+        assert sink.running(), sink.log_tail()
+        time.sleep(0.3)
+    assert sink.stop() == 0, sink.log_tail()
+
+
+def dead_letters_since(settings: Settings, start: dict[int, int]) -> list[dict[str, bytes]]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"test-{uuid.uuid4()}",
+                         "enable.auto.commit": False})  # fmt: skip
+    consumer.assign([TopicPartition(DLQ, p, o) for p, o in start.items()])
+    found, idle = [], 0
+    while idle < 3:
+        msg = consumer.poll(1.0)
+        if msg is None:
+            idle += 1
+        elif msg.error() is None:
+            found.append({**dict(msg.headers() or []), "value": msg.value() or b""})
+    consumer.close()
+    return found
+
+
+def test_undecodable_records_are_dead_lettered_once_per_sink_and_the_sinks_go_on(
+    running_stack: Settings, unique: str
+) -> None:
+    settings = running_stack
+    for kind in CONSUMER_GROUPS:
+        run_sink_until_caught_up(settings, kind)
+    start = end_offsets(settings.kafka_bootstrap_servers, DLQ)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for i in range(2):
+        producer.produce(TOPIC, key=unique.encode(), value=f"not avro {unique} {i}".encode())
+    assert producer.flush(30) == 0
+
+    for _ in range(2):  # a second run must not dead-letter them again
+        for kind in CONSUMER_GROUPS:
+            run_sink_until_caught_up(settings, kind)
+
+    letters = dead_letters_since(settings, start)
+    assert sorted((h["sink"], h["value"]) for h in letters) == sorted(
+        (kind.encode(), f"not avro {unique} {i}".encode()) for kind in CONSUMER_GROUPS for i in range(2)
+    )
+    for headers in letters:
+        assert headers["source.topic"] == TOPIC.encode()
+        assert headers["error.class"] == b"WireFormatError" and b"magic byte" in headers["error"]
+        assert int(headers["source.offset"]) >= 0 and int(headers["source.partition"]) >= 0
