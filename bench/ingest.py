@@ -129,7 +129,7 @@ def drain(sink: Any, settings: Settings, topic: str, registry: Any, expected: in
     from connectors.main import registry_fetcher
 
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "group.protocol": "consumer", "enable.auto.commit": False, "auto.offset.reset": "earliest",
                          "fetch.max.bytes": 52_428_800, "queued.max.messages.kbytes": 262_144})  # fmt: skip
     runner = SinkRunner(sink, consumer, ConfluentDecoder(registry_fetcher(registry)),
                         DeadLetters(settings.kafka_bootstrap_servers, sink.name),

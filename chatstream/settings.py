@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     sink_batch_interval_s: float = Field(
         default=1.0, gt=0, description="Longest a row waits in a sink buffer."
     )
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Servers run with their own working directories: a relative path would move."""
+        return value.expanduser().resolve()
 
     # -- derived endpoints -------------------------------------------------------------------
     @property

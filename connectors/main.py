@@ -56,6 +56,7 @@ def build_runner(settings: Settings, sink: BatchingSink, registry: SchemaRegistr
         {
             "bootstrap.servers": settings.kafka_bootstrap_servers,
             "group.id": CONSUMER_GROUPS[sink.name],
+            "group.protocol": "consumer",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",

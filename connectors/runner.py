@@ -1,5 +1,7 @@
 """Drive a sink: consume, decode, buffer, flush by rows or time, then commit.
 
+Consumers use Kafka's incremental group protocol (KIP-848, ``group.protocol=consumer``): a sink
+restarted right after a stop gets its partitions at once instead of waiting out a rebalance.
 At-least-once from Kafka, exactly-once into the store: the sink's writes are idempotent and,
 where the store records consumed offsets itself, the runner resumes from those on assignment.
 A record that cannot be decoded or mapped goes to the dead-letter topic and the sink goes on. A
@@ -93,7 +95,7 @@ class SinkRunner:
             if key in stored:
                 p.offset = max(stored[key], committed.get(key, -1))
                 log.info("%s: %s[%d] resumes at offset %d", self.sink.name, p.topic, p.partition, p.offset)
-        consumer.assign(partitions)
+        consumer.incremental_assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]
@@ -104,6 +106,7 @@ class SinkRunner:
         self.sink.drop(keys)
         for key in keys:
             self._positions.pop(key, None)
+        consumer.incremental_unassign(partitions)
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, idle_exit_s: float | None = None) -> RunnerStats:

@@ -59,3 +59,8 @@ def test_settings_are_frozen_and_validated() -> None:
 )
 def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected
+
+
+def test_a_relative_state_dir_becomes_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Settings(state_dir=Path("rel/state")).state_dir == tmp_path / "rel" / "state"

@@ -71,7 +71,7 @@ class FakeConsumer:
 
         return [KafkaTP(p.topic, p.partition, self.kafka_committed.get((p.topic, p.partition), -1001)) for p in partitions]
 
-    def assign(self, partitions: list[Any]) -> None:
+    def incremental_assign(self, partitions: list[Any]) -> None:
         self.assigned = [(p.topic, p.partition, p.offset) for p in partitions]
 
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
@@ -82,6 +82,9 @@ class FakeConsumer:
             if self.idle > 20:
                 self.stop_after_drained[0].stop()
         return taken
+
+    def incremental_unassign(self, partitions: list[Any]) -> None:
+        self.assigned = []
 
     def commit(self, offsets: list[Any], asynchronous: bool) -> None:
         self.commits.append({(o.topic, o.partition): o.offset for o in offsets})
