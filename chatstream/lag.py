@@ -5,7 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
 
 
 def _consumer(bootstrap: str, group: str | None = None) -> Consumer:
@@ -29,11 +36,24 @@ def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str, partitions: list[int], timeout_s: float = 10.0) -> dict[int, int]:
-    """The group's committed offsets (0 where it committed none), without joining the group."""
+    """The group's committed offsets (0 where it committed none), without joining the group.
+
+    Retriable broker answers (the group coordinator still loading after a start) are retried
+    until ``timeout_s``.
+    """
     consumer = _consumer(bootstrap, group)
+    deadline = time.monotonic() + timeout_s
     try:
-        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout_s)
-        return {tp.partition: max(tp.offset, 0) for tp in found}
+        while True:
+            try:
+                found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout_s)
+                return {tp.partition: max(tp.offset, 0) for tp in found}
+            except KafkaException as exc:
+                error = exc.args[0]
+                transient = error.retriable() or error.code() in _COORDINATOR_MOVING
+                if not transient or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     finally:
         consumer.close()
 

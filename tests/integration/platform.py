@@ -42,11 +42,16 @@ class Component:
         return self
 
     def stop(self, timeout_s: float = 60) -> int:
-        """SIGTERM, as an orchestrator would; returns the exit code."""
+        """SIGTERM, as an orchestrator would; returns the exit code (SIGKILL after the timeout)."""
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout_s)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def kill(self) -> None:
         assert self.process is not None

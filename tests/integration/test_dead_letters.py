@@ -16,12 +16,16 @@ TOPIC, DLQ = "chat.actions.v1", "dlq.chat.actions.v1"
 
 
 def run_sink_until_caught_up(settings: Settings, kind: str) -> None:
-    sink = Component(settings, "sink", kind).start().wait_for_output("draining")
-    deadline = time.monotonic() + 120
-    while lag(settings.kafka_bootstrap_servers, CONSUMER_GROUPS[kind], TOPIC) and time.monotonic() < deadline:
-        assert sink.running(), sink.log_tail()
-        time.sleep(0.3)
-    assert sink.stop() == 0, sink.log_tail()
+    sink = Component(settings, "sink", kind).start()
+    try:
+        sink.wait_for_output("draining")
+        deadline = time.monotonic() + 120
+        while lag(settings.kafka_bootstrap_servers, CONSUMER_GROUPS[kind], TOPIC) and time.monotonic() < deadline:
+            assert sink.running(), sink.log_tail()
+            time.sleep(0.3)
+    finally:
+        code = sink.stop()
+    assert code == 0, sink.log_tail()
 
 
 def dead_letters_since(settings: Settings, start: dict[int, int]) -> list[dict[str, bytes]]:

@@ -110,8 +110,10 @@ def test_10000_events_with_retries_land_once_in_kafka_clickhouse_and_postgres(
     assert len(records) == 10_000 + retried * 100  # Kafka has the retries; the stores must not
     assert {str(r["event_id"]) for r in records} == {e["event_id"] for e in events}
 
-    sinks = [Component(settings, "sink", kind).start().wait_for_output("draining") for kind in ("clickhouse", "postgres")]
+    sinks = [Component(settings, "sink", kind).start() for kind in ("clickhouse", "postgres")]
     try:
+        for sink in sinks:
+            sink.wait_for_output("draining")
         lags = wait_caught_up(settings.kafka_bootstrap_servers, list(CONSUMER_GROUPS.values()), TOPIC, timeout_s=120)
         assert not any(lags.values()), lags
     finally:

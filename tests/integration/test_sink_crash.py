@@ -49,34 +49,45 @@ def test_sink_killed_mid_batch_loses_and_doubles_nothing(
     group = CONSUMER_GROUPS[kind]
     tenant = f"crash-{kind}-{unique}"
     # first bring the sink up to date with what earlier tests left, so the kill lands in our events
-    catch_up = Component(settings, "sink", kind).start().wait_for_output("draining")
-    deadline = time.monotonic() + 120
-    while lag(settings.kafka_bootstrap_servers, group, TOPIC) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert catch_up.stop() == 0, catch_up.log_tail()
+    catch_up = Component(settings, "sink", kind).start()
+    try:
+        catch_up.wait_for_output("draining")
+        deadline = time.monotonic() + 120
+        while lag(settings.kafka_bootstrap_servers, group, TOPIC) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        code = catch_up.stop()
+    assert code == 0, catch_up.log_tail()
 
     produce_events(settings, tenant)
     initial = lag(settings.kafka_bootstrap_servers, group, TOPIC)
     assert initial >= EVENTS
 
     small = {"CHATSTREAM_SINK_BATCH_ROWS": "200", "CHATSTREAM_SINK_BATCH_INTERVAL_S": "0.05"}
-    victim = Component(settings, "sink", kind, env=small).start().wait_for_output("draining")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        remaining = lag(settings.kafka_bootstrap_servers, group, TOPIC)
-        if 0 < remaining < initial - 1500:  # a few batches in, many still to go
-            break
-        assert victim.running(), victim.log_tail()
-        time.sleep(0.05)
-    victim.kill()  # SIGKILL: no flush, no commit, maybe half a batch written
+    victim = Component(settings, "sink", kind, env=small).start()
+    try:
+        victim.wait_for_output("draining")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            remaining = lag(settings.kafka_bootstrap_servers, group, TOPIC)
+            if 0 < remaining < initial - 1500:  # a few batches in, many still to go
+                break
+            assert victim.running(), victim.log_tail()
+            time.sleep(0.05)
+    finally:
+        victim.kill()  # SIGKILL: no flush, no commit, maybe half a batch written
     assert 0 < lag(settings.kafka_bootstrap_servers, group, TOPIC) < initial
 
-    survivor = Component(settings, "sink", kind).start().wait_for_output("draining")
-    deadline = time.monotonic() + 120
-    while lag(settings.kafka_bootstrap_servers, group, TOPIC) and time.monotonic() < deadline:
-        assert survivor.running(), survivor.log_tail()
-        time.sleep(0.5)
-    assert survivor.stop() == 0, survivor.log_tail()
+    survivor = Component(settings, "sink", kind).start()
+    try:
+        survivor.wait_for_output("draining")
+        deadline = time.monotonic() + 120
+        while lag(settings.kafka_bootstrap_servers, group, TOPIC) and time.monotonic() < deadline:
+            assert survivor.running(), survivor.log_tail()
+            time.sleep(0.5)
+    finally:
+        code = survivor.stop()
+    assert code == 0, survivor.log_tail()
     assert lag(settings.kafka_bootstrap_servers, group, TOPIC) == 0
 
     if kind == "postgres":
