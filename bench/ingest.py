@@ -45,7 +45,8 @@ from chatstream.stores import clickhouse_client
 from connectors.clickhouse_sink import ClickHouseSink
 from connectors.dlq import DeadLetters
 from connectors.postgres_sink import PostgresSink
-from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row
+from connectors.main import registry_fetcher
+from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row, chat_event_select
 from connectors.runner import FlushPolicy, SinkRunner
 from connectors.sink import Route, SourceRecord
 from gateway.auth import issue_token, local_secret
@@ -125,8 +126,6 @@ def drain(sink: Any, settings: Settings, topic: str, registry: Any, expected: in
     """(d)/(e): a fresh consumer group drains ``topic``; rows/s from the first record consumed to
     the last commit (decode, map, write and commit; the group's one-off join is not counted)."""
     from confluent_kafka import Consumer
-
-    from connectors.main import registry_fetcher
 
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-{uuid.uuid4()}",
                          "group.protocol": "consumer", "enable.auto.commit": False, "auto.offset.reset": "earliest",
@@ -211,7 +210,10 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
     ch.command(f"TRUNCATE TABLE {ch_raw_table}")
     with SchemaRegistryClientCtx(settings) as sr:
         say(f"(d) ClickHouse sink draining {plan.events:,} events")
-        ch_sink = ClickHouseSink(ch, [Route(raw_topic, ch_sink_table, CHAT_EVENT_COLUMNS, chat_event_row)])
+        ch_sink = ClickHouseSink(  # as `chatstream sink clickhouse` builds it for embedded chDB
+            ch, [Route(raw_topic, ch_sink_table, CHAT_EVENT_COLUMNS, chat_event_row, native_select=chat_event_select)],
+            registry_url=settings.schema_registry_url, decode=ConfluentDecoder(registry_fetcher(sr)).decode,
+        )  # fmt: skip
         ch_sink_rps = drain(ch_sink, settings, raw_topic, sr, plan.events)
         started = time.perf_counter()
         for part in chunks(rows, settings.sink_batch_rows):

@@ -31,7 +31,10 @@ class DeadLetters:
         self.count = 0
 
     def send(self, msg: Message, error: Exception) -> None:
-        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+        self.send_raw(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value(), error)
+
+    def send_raw(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                 error: Exception) -> None:  # fmt: skip
         log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, error)
         headers: list[tuple[str, str | bytes | None]] = [
             ("error", str(error)[:1000].encode()),
@@ -42,7 +45,7 @@ class DeadLetters:
             ("sink", self.sink.encode()),
         ]
         self._producer.produce(
-            dead_letter_topic(topic), msg.value(), msg.key(), headers=headers, on_delivery=self._delivered
+            dead_letter_topic(topic), value, key, headers=headers, on_delivery=self._delivered
         )
         self.count += 1
         self._producer.poll(0)

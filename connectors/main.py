@@ -39,9 +39,15 @@ def registry_fetcher(registry: SchemaRegistryClient) -> Any:
     return fetch
 
 
-def build_sink(settings: Settings, kind: str) -> BatchingSink:
+def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient) -> BatchingSink:
     if kind == "clickhouse":
-        return ClickHouseSink(clickhouse_client(settings), CLICKHOUSE_ROUTES)
+        native = settings.is_local("clickhouse")  # the engine reads a scratch file: same machine only
+        return ClickHouseSink(
+            clickhouse_client(settings),
+            CLICKHOUSE_ROUTES,
+            registry_url=settings.schema_registry_url if native else None,
+            decode=ConfluentDecoder(registry_fetcher(registry)).decode if native else None,
+        )
     if kind == "postgres":
         return PostgresSink(
             lambda: psycopg.connect(settings.postgres_url(), autocommit=True, connect_timeout=5),
@@ -78,8 +84,8 @@ def run_sink(settings: Settings, kind: str) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    sink = build_sink(settings, kind)
     with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
+        sink = build_sink(settings, kind, registry)
         runner = build_runner(settings, sink, registry)
         runner.stopping = stop
         print(f"sink {kind}: draining {', '.join(sink.topics)} as {CONSUMER_GROUPS[kind]}", flush=True)

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from connectors.sink import Batch, BatchingSink, Route, SinkWriteError, TopicPartition
+from connectors.sink import Batch, BatchingSink, Reject, Route, SinkWriteError, TopicPartition
 
 
 class PostgresSink(BatchingSink):
@@ -37,7 +37,7 @@ class PostgresSink(BatchingSink):
             self._conn.close()
         self._conn = None
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> list[Reject]:
         try:
             try:
                 self._write(batch, staged=False)
@@ -46,6 +46,7 @@ class PostgresSink(BatchingSink):
         except psycopg.Error as exc:
             self._reset()
             raise SinkWriteError(f"PostgreSQL write into {batch.route.table} failed: {exc}") from exc
+        return []
 
     def _write(self, batch: Batch, *, staged: bool) -> None:
         conn = self._connection()

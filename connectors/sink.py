@@ -1,6 +1,8 @@
 """The one sink contract: ``add`` buffers, ``write`` does the I/O, the runner commits.
 
-``add(record)`` maps a decoded Kafka record to a row and buffers it per (topic, partition);
+``add(record)`` maps a decoded Kafka record to a row and buffers it per (topic, partition); a
+sink that decodes natively (``native = True``) takes ``add_raw(record)`` with the framed bytes
+instead, and its ``write`` hands back the records it could not decode as rejects;
 ``take_batches()`` hands the buffers to the runner, which calls ``write(batch)`` for each and
 only then commits offsets. A failed ``write`` means no commit. Every ``write`` is idempotent:
 the same batch written twice leaves the store as if written once.
@@ -43,13 +45,38 @@ class SourceRecord:
 
 
 @dataclass(frozen=True)
+class RawRecord:
+    """A record as Kafka holds it: Confluent-framed Avro, not decoded yet."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record a native sink could not decode or map: the runner parks it as a dead letter."""
+
+    record: RawRecord
+    error: Exception
+
+
+@dataclass(frozen=True)
 class Route:
-    """Which table a topic drains into, and how a record becomes that table's row."""
+    """Which table a topic drains into, and how a record becomes that table's row.
+
+    ``native_select`` (optional) gives the same mapping as ClickHouse SELECT expressions over
+    the record's Avro fields, one per column, for sinks that decode in the engine; ``{kafka_topic}``,
+    ``{kafka_partition}`` and ``{kafka_offset}`` stand for the record's coordinates.
+    """
 
     topic: str
     table: str
     columns: tuple[str, ...]
     to_row: Callable[[SourceRecord], Row]
+    native_select: Callable[[], tuple[str, ...]] | None = None
 
 
 @dataclass
@@ -74,14 +101,17 @@ class Batch:
 
 class Sink(Protocol):
     name: str
+    native: bool
 
     def add(self, record: SourceRecord) -> None: ...
+
+    def add_raw(self, record: RawRecord) -> None: ...
 
     def pending(self) -> int: ...
 
     def take_batches(self) -> list[Batch]: ...
 
-    def write(self, batch: Batch) -> None: ...
+    def write(self, batch: Batch) -> list[Reject]: ...
 
     def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """Next offsets the store itself recorded (exactly-once sinks); {} = use Kafka's."""
@@ -92,6 +122,7 @@ class BatchingSink:
     """Buffers rows per (topic, partition); stores implement ``write`` (and ``stored_offsets``)."""
 
     name = "sink"
+    native = False
 
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = {route.topic: route for route in routes}
@@ -108,12 +139,19 @@ class BatchingSink:
             row = route.to_row(record)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MappingError(f"cannot map to {route.table}: {type(exc).__name__}: {exc}") from exc
-        key = (record.topic, record.partition)
+        self._buffer(route, record.topic, record.partition, record.offset, row)
+
+    def add_raw(self, record: RawRecord) -> None:
+        """Buffer the framed bytes themselves (native sinks decode a whole batch at write)."""
+        self._buffer(self.routes[record.topic], record.topic, record.partition, record.offset, (record,))
+
+    def _buffer(self, route: Route, topic: str, partition: int, offset: int, row: Row) -> None:
+        key = (topic, partition)
         batch = self._buffers.get(key)
         if batch is None:
-            batch = self._buffers[key] = Batch(route, record.partition, first_offset=record.offset)
+            batch = self._buffers[key] = Batch(route, partition, first_offset=offset)
         batch.rows.append(row)
-        batch.last_offset = record.offset
+        batch.last_offset = offset
         self._pending += 1
 
     def pending(self) -> int:
@@ -132,7 +170,7 @@ class BatchingSink:
             if batch is not None:
                 self._pending -= len(batch.rows)
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> list[Reject]:
         raise NotImplementedError
 
     def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:

@@ -51,8 +51,11 @@ def test_undecodable_records_are_dead_lettered_once_per_sink_and_the_sinks_go_on
         run_sink_until_caught_up(settings, kind)
     start = end_offsets(settings.kafka_bootstrap_servers, DLQ)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    for i in range(2):
-        producer.produce(TOPIC, key=unique.encode(), value=f"not avro {unique} {i}".encode())
+    rogue = [f"not avro {unique} 0".encode(),
+             # framed (magic byte 0, schema id 1) but the body is not that schema's record
+             b"\x00\x00\x00\x00\x01" + f"corrupt {unique}".encode()]  # fmt: skip
+    for value in rogue:
+        producer.produce(TOPIC, key=unique.encode(), value=value)
     assert producer.flush(30) == 0
 
     for _ in range(2):  # a second run must not dead-letter them again
@@ -61,9 +64,9 @@ def test_undecodable_records_are_dead_lettered_once_per_sink_and_the_sinks_go_on
 
     letters = dead_letters_since(settings, start)
     assert sorted((h["sink"], h["value"]) for h in letters) == sorted(
-        (kind.encode(), f"not avro {unique} {i}".encode()) for kind in CONSUMER_GROUPS for i in range(2)
+        (kind.encode(), value) for kind in CONSUMER_GROUPS for value in rogue
     )
     for headers in letters:
         assert headers["source.topic"] == TOPIC.encode()
-        assert headers["error.class"] == b"WireFormatError" and b"magic byte" in headers["error"]
+        assert headers["error.class"] == b"WireFormatError" and headers["error"]
         assert int(headers["source.offset"]) >= 0 and int(headers["source.partition"]) >= 0

@@ -14,7 +14,7 @@ import pytest
 
 from chatstream.avro.serde import ConfluentDecoder
 from connectors.runner import FlushPolicy, SinkRunner
-from connectors.sink import Batch, BatchingSink, Route, SinkWriteError, SourceRecord, TopicPartition
+from connectors.sink import Batch, BatchingSink, Reject, Route, SinkWriteError, SourceRecord, TopicPartition
 
 SCHEMA = {"type": "record", "name": "E", "fields": [{"name": "event_id", "type": "string"}, {"name": "n", "type": "int"}]}
 PARSED = fastavro.parse_schema(SCHEMA)
@@ -114,12 +114,13 @@ class MemorySink(BatchingSink):
         self.writes: list[str] = []
         self.stored = stored or {}
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> list[Reject]:
         self.writes.append(batch.dedup_token)
         if self.fail_times:
             self.fail_times -= 1
             raise SinkWriteError("store down")
         self.rows.update(dict(batch.rows))  # type: ignore[arg-type]
+        return []
 
     def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         return self.stored
