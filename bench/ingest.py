@@ -225,8 +225,12 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
             for table in (pg_sink_table, pg_raw_table):
                 conn.execute(f"CREATE TABLE {table} (LIKE chat_events INCLUDING ALL)")
         say(f"(e) PostgreSQL sink draining {plan.events:,} events")
-        pg_sink = PostgresSink(lambda: psycopg.connect(settings.postgres_url(), autocommit=True),
-                               [Route(raw_topic, pg_sink_table, CHAT_EVENT_COLUMNS, chat_event_row)], f"bench-{run}")  # fmt: skip
+        pg_sink = PostgresSink(  # as `chatstream sink postgres` builds it (decoder: this process's chDB)
+            lambda: psycopg.connect(settings.postgres_url(), autocommit=True, options="-c TimeZone=UTC"),
+            [Route(raw_topic, pg_sink_table, CHAT_EVENT_COLUMNS, chat_event_row, native_select=chat_event_select)],
+            f"bench-{run}", engine=ch, registry_url=settings.schema_registry_url,
+            decode=ConfluentDecoder(registry_fetcher(sr)).decode,
+        )  # fmt: skip
         pg_sink_rps = drain(pg_sink, settings, raw_topic, sr, plan.events)
         pg_sink.close()
         columns = ", ".join(CHAT_EVENT_COLUMNS)

@@ -16,32 +16,20 @@ decoding record by record in Python; the records that fail there too come back a
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
-from chatstream.avro.serde import WireFormatError
+from connectors.native import decode_each, quote, scratch_file, select_from
 from connectors.sink import (
     Batch,
     BatchingSink,
-    MappingError,
     RawRecord,
     Reject,
     Route,
     Row,
     SinkWriteError,
-    SourceRecord,
     TopicPartition,
 )
-
-_SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
 
 class ClickHouseSink(BatchingSink):
     name = "clickhouse"
@@ -61,7 +49,6 @@ class ClickHouseSink(BatchingSink):
         self.registry_url = registry_url
         self.decode = decode
         self.native = registry_url is not None and decode is not None
-        self._selects: dict[str, tuple[str, ...]] = {}
 
     def write(self, batch: Batch) -> list[Reject]:
         if not self.native:
@@ -74,18 +61,7 @@ class ClickHouseSink(BatchingSink):
                 return []
             except Exception:  # noqa: BLE001 - any engine-side failure: try record by record
                 pass
-        rows: list[Row] = []
-        rejects: list[Reject] = []
-        for record in records:
-            try:
-                value = self.decode(record.value)  # type: ignore[misc]
-                rows.append(batch.route.to_row(SourceRecord(record.topic, record.partition, record.offset, value)))
-            except WireFormatError as exc:
-                rejects.append(Reject(record, exc))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                rejects.append(Reject(record, MappingError(f"cannot map to {batch.route.table}: {exc}")))
-            except Exception as exc:  # noqa: BLE001 - registry unreachable: the record is fine
-                raise SinkWriteError(f"cannot decode {record.topic}[{record.partition}]@{record.offset} yet: {exc}") from exc
+        rows, rejects = decode_each(batch, records, self.decode)  # type: ignore[arg-type]
         if rows:
             self._insert_rows(batch, rows)
         return rejects
@@ -102,30 +78,13 @@ class ClickHouseSink(BatchingSink):
             raise SinkWriteError(f"ClickHouse insert into {batch.route.table} failed: {exc}") from exc
 
     def _insert_native(self, batch: Batch, records: list[RawRecord]) -> None:
-        route = batch.route
-        assert route.native_select is not None and self.registry_url is not None
-        offsets = ",".join(str(r.offset) for r in records)
-        if route.table not in self._selects:
-            self._selects[route.table] = route.native_select()
-        select = [
-            expr.replace("{kafka_topic}", _quote(route.topic))
-            .replace("{kafka_partition}", str(batch.partition))
-            .replace("{kafka_offset}", f"[{offsets}][rowNumberInAllBlocks() + 1]")
-            for expr in self._selects[route.table]
-        ]
-        fd, name = tempfile.mkstemp(prefix="chatstream-batch-", suffix=".avro", dir=_SCRATCH)
-        try:
-            with os.fdopen(fd, "wb") as scratch:
-                for record in records:
-                    scratch.write(record.value)
+        assert self.registry_url is not None
+        with scratch_file(records) as path:
+            select = select_from(batch, records, path, self.registry_url)
             self.client.command(
-                f"INSERT INTO {route.table} ({', '.join(route.columns)}) "
-                f"SELECT {', '.join(select)} FROM file({_quote(name)}, 'AvroConfluent') "
-                f"SETTINGS format_avro_schema_registry_url = {_quote(self.registry_url)}, max_threads = 1, "
-                f"insert_deduplication_token = {_quote(batch.dedup_token)}"
+                f"INSERT INTO {batch.route.table} ({', '.join(batch.route.columns)}) {select}, "
+                f"insert_deduplication_token = {quote(batch.dedup_token)}"
             )
-        finally:
-            os.unlink(name)
 
     def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         wanted = set(partitions)

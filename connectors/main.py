@@ -49,10 +49,15 @@ def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient) ->
             decode=ConfluentDecoder(registry_fetcher(registry)).decode if native else None,
         )
     if kind == "postgres":
+        import clickhouse_connect
+
         return PostgresSink(
-            lambda: psycopg.connect(settings.postgres_url(), autocommit=True, connect_timeout=5),
+            lambda: psycopg.connect(settings.postgres_url(), autocommit=True, connect_timeout=5, options="-c TimeZone=UTC"),
             POSTGRES_ROUTES,
             CONSUMER_GROUPS["postgres"],
+            engine=clickhouse_connect.get_client(dsn="chdb://memory"),  # the batch decoder only
+            registry_url=settings.schema_registry_url,
+            decode=ConfluentDecoder(registry_fetcher(registry)).decode,
         )
     raise ValueError(f"unknown sink {kind!r}: clickhouse or postgres")
 

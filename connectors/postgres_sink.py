@@ -4,6 +4,11 @@ The fast path COPYs a batch straight into the table; if any row is already there
 the transaction is rolled back and the batch goes through a staging table with
 ``INSERT ... ON CONFLICT DO NOTHING``. Either way the offsets row commits with the rows, and on
 assignment the sink resumes from the offsets the database holds.
+
+Given a decoding engine (an in-memory chDB client) and the registry URL, the sink decodes each
+batch in that engine (``connectors.native``) into tab-separated text that COPY reads as is, and
+falls back to Python decoding for a batch the engine cannot read. Timestamps travel in UTC: the
+connection's time zone is UTC.
 """
 
 from __future__ import annotations
@@ -14,18 +19,24 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from connectors.sink import Batch, BatchingSink, Reject, Route, SinkWriteError, TopicPartition
+from connectors.native import decode_each, scratch_file, select_from
+from connectors.sink import Batch, BatchingSink, RawRecord, Reject, Route, Row, SinkWriteError, TopicPartition
 
 
 class PostgresSink(BatchingSink):
     name = "postgres"
 
     def __init__(self, connect: Callable[[], psycopg.Connection[Any]], routes: Iterable[Route],
-                 consumer_group: str) -> None:  # fmt: skip
+                 consumer_group: str, *, engine: Any = None, registry_url: str | None = None,
+                 decode: Callable[[bytes], dict[str, Any]] | None = None) -> None:  # fmt: skip
         super().__init__(routes)
         self._connect = connect
         self._conn: psycopg.Connection[Any] | None = None
         self.consumer_group = consumer_group
+        self.engine = engine
+        self.registry_url = registry_url
+        self.decode = decode
+        self.native = engine is not None and registry_url is not None and decode is not None
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -38,17 +49,31 @@ class PostgresSink(BatchingSink):
         self._conn = None
 
     def write(self, batch: Batch) -> list[Reject]:
+        rows: list[Row] | bytes = batch.rows
+        rejects: list[Reject] = []
+        if self.native:
+            records: list[RawRecord] = [row[0] for row in batch.rows]
+            rows = b""
+            if batch.route.native_select is not None:
+                try:
+                    with scratch_file(records) as path:
+                        rows = self.engine.raw_query(select_from(batch, records, path, self.registry_url or ""),
+                                                     fmt="TabSeparated")  # fmt: skip
+                except Exception:  # noqa: BLE001 - any engine-side failure: try record by record
+                    rows = b""
+            if not rows:
+                rows, rejects = decode_each(batch, records, self.decode)  # type: ignore[arg-type]
         try:
             try:
-                self._write(batch, staged=False)
+                self._write(batch, rows, staged=False)
             except psycopg.errors.UniqueViolation:
-                self._write(batch, staged=True)
+                self._write(batch, rows, staged=True)
         except psycopg.Error as exc:
             self._reset()
             raise SinkWriteError(f"PostgreSQL write into {batch.route.table} failed: {exc}") from exc
-        return []
+        return rejects
 
-    def _write(self, batch: Batch, *, staged: bool) -> None:
+    def _write(self, batch: Batch, rows: list[Row] | bytes, *, staged: bool) -> None:
         conn = self._connection()
         table = sql.Identifier(batch.route.table)
         columns = sql.SQL(", ").join(map(sql.Identifier, batch.route.columns))
@@ -58,8 +83,11 @@ class PostgresSink(BatchingSink):
                 target = sql.Identifier(f"stage_{batch.route.table}")
                 conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(target, table))
             with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, columns)) as copy:
-                for row in batch.rows:
-                    copy.write_row(row)
+                if isinstance(rows, bytes):
+                    copy.write(rows)  # the engine's tab-separated text is COPY's own text format
+                else:
+                    for row in rows:
+                        copy.write_row(row)
             if staged:
                 conn.execute(
                     sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(table, columns, columns, target)
