@@ -37,17 +37,13 @@ from rich.table import Table
 from bench.loadgen import LoadResult, build_request, run_load
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import ContractRegistry
-from chatstream.avro.serde import ConfluentDecoder
 from chatstream.ids import uuid7
 from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client
-from connectors.clickhouse_sink import ClickHouseSink
-from connectors.dlq import DeadLetters
 from connectors.postgres_sink import PostgresSink
-from connectors.main import registry_fetcher
+from connectors.main import build_runner, build_sink
 from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row, chat_event_select
-from connectors.runner import FlushPolicy, SinkRunner
 from connectors.sink import Route, SourceRecord
 from gateway.auth import issue_token, local_secret
 from infra.local import stack
@@ -122,21 +118,19 @@ def gateway_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def drain(sink: Any, settings: Settings, topic: str, registry: Any, expected: int) -> float:
-    """(d)/(e): a fresh consumer group drains ``topic``; rows/s from the first record consumed to
+def drain(sink: Any, settings: Settings, registry: Any, expected: int) -> float:
+    """(d)/(e): a fresh consumer group drains the topic; rows/s from the first record consumed to
     the last commit (decode, map, write and commit; the group's one-off join is not counted)."""
-    from confluent_kafka import Consumer
-
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-{uuid.uuid4()}",
-                         "group.protocol": "consumer", "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "fetch.max.bytes": 52_428_800, "queued.max.messages.kbytes": 262_144})  # fmt: skip
-    runner = SinkRunner(sink, consumer, ConfluentDecoder(registry_fetcher(registry)),
-                        DeadLetters(settings.kafka_bootstrap_servers, sink.name),
-                        FlushPolicy(settings.sink_batch_rows, settings.sink_batch_interval_s))  # fmt: skip
+    runner = build_runner(settings, sink, registry, group=f"bench-{uuid.uuid4()}")
     stats = runner.run(idle_exit_s=1.0)
     assert stats.rows_written == expected, (stats.rows_written, expected)
     assert stats.first_record_at is not None and stats.last_commit_at is not None
     return expected / (stats.last_commit_at - stats.first_record_at)
+
+
+def bench_route(topic: str, table: str) -> Route:
+    """The production chat_events mapping, from the bench topic into a bench table."""
+    return Route(topic, table, CHAT_EVENT_COLUMNS, chat_event_row, native_select=chat_event_select)
 
 
 def chunks(rows: list[Any], size: int) -> list[list[Any]]:
@@ -210,11 +204,10 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
     ch.command(f"TRUNCATE TABLE {ch_raw_table}")
     with SchemaRegistryClientCtx(settings) as sr:
         say(f"(d) ClickHouse sink draining {plan.events:,} events")
-        ch_sink = ClickHouseSink(  # as `chatstream sink clickhouse` builds it for embedded chDB
-            ch, [Route(raw_topic, ch_sink_table, CHAT_EVENT_COLUMNS, chat_event_row, native_select=chat_event_select)],
-            registry_url=settings.schema_registry_url, decode=ConfluentDecoder(registry_fetcher(sr)).decode,
-        )  # fmt: skip
-        ch_sink_rps = drain(ch_sink, settings, raw_topic, sr, plan.events)
+        # the sinks as `chatstream sink` builds them, on the bench topic and tables, sharing this
+        # process's chDB engine
+        ch_sink = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route(raw_topic, ch_sink_table)])
+        ch_sink_rps = drain(ch_sink, settings, sr, plan.events)
         started = time.perf_counter()
         for part in chunks(rows, settings.sink_batch_rows):
             ch.insert(ch_raw_table, part, column_names=list(CHAT_EVENT_COLUMNS))
@@ -225,13 +218,10 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
             for table in (pg_sink_table, pg_raw_table):
                 conn.execute(f"CREATE TABLE {table} (LIKE chat_events INCLUDING ALL)")
         say(f"(e) PostgreSQL sink draining {plan.events:,} events")
-        pg_sink = PostgresSink(  # as `chatstream sink postgres` builds it (decoder: this process's chDB)
-            lambda: psycopg.connect(settings.postgres_url(), autocommit=True, options="-c TimeZone=UTC"),
-            [Route(raw_topic, pg_sink_table, CHAT_EVENT_COLUMNS, chat_event_row, native_select=chat_event_select)],
-            f"bench-{run}", engine=ch, registry_url=settings.schema_registry_url,
-            decode=ConfluentDecoder(registry_fetcher(sr)).decode,
-        )  # fmt: skip
-        pg_sink_rps = drain(pg_sink, settings, raw_topic, sr, plan.events)
+        pg_sink = build_sink(settings, "postgres", sr, chdb=ch, consumer_group=f"bench-{run}",
+                             routes=[bench_route(raw_topic, pg_sink_table)])  # fmt: skip
+        assert isinstance(pg_sink, PostgresSink)
+        pg_sink_rps = drain(pg_sink, settings, sr, plan.events)
         pg_sink.close()
         columns = ", ".join(CHAT_EVENT_COLUMNS)
         with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -19,7 +20,7 @@ from connectors.clickhouse_sink import ClickHouseSink
 from connectors.dlq import DeadLetters
 from connectors.postgres_sink import PostgresSink
 from connectors.runner import FlushPolicy, SinkRunner
-from connectors.sink import BatchingSink
+from connectors.sink import BatchingSink, Route
 from pipelines.sinks import CLICKHOUSE_ROUTES, CONSUMER_GROUPS, POSTGRES_ROUTES
 
 
@@ -39,34 +40,48 @@ def registry_fetcher(registry: SchemaRegistryClient) -> Any:
     return fetch
 
 
-def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient) -> BatchingSink:
+def build_sink(
+    settings: Settings,
+    kind: str,
+    registry: SchemaRegistryClient,
+    *,
+    routes: Sequence[Route] | None = None,
+    consumer_group: str | None = None,
+    chdb: Any = None,
+) -> BatchingSink:
+    """The sink ``chatstream sink <kind>`` runs. ``routes`` and ``consumer_group`` default to
+    ``pipelines/sinks.py``; ``chdb`` is a clickhouse-connect client to reuse where the process
+    already holds a chDB engine (chDB allows one per process)."""
+    decode = ConfluentDecoder(registry_fetcher(registry)).decode
     if kind == "clickhouse":
         native = settings.is_local("clickhouse")  # the engine reads a scratch file: same machine only
         return ClickHouseSink(
-            clickhouse_client(settings),
-            CLICKHOUSE_ROUTES,
+            chdb or clickhouse_client(settings),
+            routes or CLICKHOUSE_ROUTES,
             registry_url=settings.schema_registry_url if native else None,
-            decode=ConfluentDecoder(registry_fetcher(registry)).decode if native else None,
+            decode=decode if native else None,
         )
     if kind == "postgres":
         import clickhouse_connect
 
         return PostgresSink(
             lambda: psycopg.connect(settings.postgres_url(), autocommit=True, connect_timeout=5, options="-c TimeZone=UTC"),
-            POSTGRES_ROUTES,
-            CONSUMER_GROUPS["postgres"],
-            engine=clickhouse_connect.get_client(dsn="chdb://memory"),  # the batch decoder only
+            routes or POSTGRES_ROUTES,
+            consumer_group or CONSUMER_GROUPS["postgres"],
+            engine=chdb or clickhouse_connect.get_client(dsn="chdb://memory"),  # the batch decoder only
             registry_url=settings.schema_registry_url,
-            decode=ConfluentDecoder(registry_fetcher(registry)).decode,
+            decode=decode,
         )
     raise ValueError(f"unknown sink {kind!r}: clickhouse or postgres")
 
 
-def build_runner(settings: Settings, sink: BatchingSink, registry: SchemaRegistryClient) -> SinkRunner:
+def build_runner(
+    settings: Settings, sink: BatchingSink, registry: SchemaRegistryClient, *, group: str | None = None
+) -> SinkRunner:
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": CONSUMER_GROUPS[sink.name],
+            "group.id": group or CONSUMER_GROUPS[sink.name],
             "group.protocol": "consumer",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -55,6 +56,7 @@ def chat_event_row(record: SourceRecord) -> Row:
     )
 
 
+@functools.cache
 def chat_event_select() -> tuple[str, ...]:
     """``chat_event_row`` as ClickHouse expressions over the ``chat.actions.v1`` Avro columns
     (for sinks that decode in the engine), in ``CHAT_EVENT_COLUMNS`` order."""
