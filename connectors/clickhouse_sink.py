@@ -8,9 +8,10 @@ ReplacingMergeTree keyed by ``event_id`` (and its sort key), collapsing replays 
 Kafka twice.
 
 With embedded chDB and a route that has ``native_select``, the sink decodes in the engine: the
-batch's framed records go to a scratch file read with ClickHouse's ``AvroConfluent`` format (writer
-schemas from the registry), mapped by the route's SELECT expressions, each row given its own Kafka
-offset. A batch the engine cannot read (a corrupt record, an unknown schema id) falls back to
+batches of one route (all its partitions taken at a flush) go to a scratch file read with
+ClickHouse's ``AvroConfluent`` format in one INSERT ... SELECT (writer schemas from the registry),
+mapped by the route's SELECT expressions, each row given its own Kafka partition and offset, the
+token made from every batch's. A set the engine cannot read (a corrupt record, an unknown schema id) falls back to
 decoding record by record in Python; the records that fail there too come back as rejects.
 """
 
@@ -19,11 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from connectors.native import decode_each, quote, scratch_file, select_from
+from connectors.native import by_route, decode_each, quote, scratch_file, select_from, set_token
 from connectors.sink import (
     Batch,
     BatchingSink,
-    RawRecord,
     Reject,
     Route,
     Row,
@@ -51,39 +51,48 @@ class ClickHouseSink(BatchingSink):
         self.native = registry_url is not None and decode is not None
 
     def write(self, batch: Batch) -> list[Reject]:
+        return self.write_many([batch])
+
+    def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]:
         if not self.native:
-            self._insert_rows(batch, batch.rows)
+            for batch in batches:
+                self._insert_rows(batch, batch.rows, batch.dedup_token)
             return []
-        records: list[RawRecord] = [row[0] for row in batch.rows]
-        if batch.route.native_select is not None:
-            try:
-                self._insert_native(batch, records)
-                return []
-            except Exception:  # noqa: BLE001 - any engine-side failure: try record by record
-                pass
-        rows, rejects = decode_each(batch, records, self.decode)  # type: ignore[arg-type]
-        if rows:
-            self._insert_rows(batch, rows)
+        rejects: list[Reject] = []
+        for group in by_route(batches):
+            if group[0].route.native_select is not None:
+                try:
+                    self._insert_native(group)
+                    continue
+                except Exception:  # noqa: BLE001 - any engine-side failure: try record by record
+                    pass
+            for batch in group:
+                rows, failed = decode_each(batch, self.decode)  # type: ignore[arg-type]
+                if rows:
+                    self._insert_rows(batch, rows, batch.dedup_token)
+                rejects += failed
         return rejects
 
-    def _insert_rows(self, batch: Batch, rows: list[Row]) -> None:
+    def _insert_rows(self, batch: Batch, rows: list[Row], token: str) -> None:
         try:
             self.client.insert(
                 batch.route.table,
                 rows,
                 column_names=list(batch.route.columns),
-                settings={"insert_deduplication_token": batch.dedup_token},
+                settings={"insert_deduplication_token": token},
             )
         except Exception as exc:  # noqa: BLE001 - clickhouse-connect and chDB raise many kinds
             raise SinkWriteError(f"ClickHouse insert into {batch.route.table} failed: {exc}") from exc
 
-    def _insert_native(self, batch: Batch, records: list[RawRecord]) -> None:
+    def _insert_native(self, group: list[Batch]) -> None:
+        """One INSERT ... SELECT for the batches of one route, with one deduplication token."""
         assert self.registry_url is not None
-        with scratch_file(records) as path:
-            select = select_from(batch, records, path, self.registry_url)
+        route = group[0].route
+        with scratch_file(group) as path:
+            select = select_from(group, path, self.registry_url)
             self.client.command(
-                f"INSERT INTO {batch.route.table} ({', '.join(batch.route.columns)}) {select}, "
-                f"insert_deduplication_token = {quote(batch.dedup_token)}"
+                f"INSERT INTO {route.table} ({', '.join(route.columns)}) {select}, "
+                f"insert_deduplication_token = {quote(set_token(group))}"
             )
 
     def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:

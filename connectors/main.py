@@ -88,6 +88,7 @@ def build_runner(
             "isolation.level": "read_committed",
             "fetch.max.bytes": 52_428_800,
             "queued.max.messages.kbytes": 262_144,
+            "fetch.queue.backoff.ms": 20,
         }
     )
     return SinkRunner(

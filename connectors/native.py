@@ -1,14 +1,18 @@
-"""Decode a batch of Confluent-framed records in ClickHouse's engine (chDB, in-process).
+"""Decode a set of batches of Confluent-framed records in ClickHouse's engine (chDB, in-process).
 
-The records go to a scratch file that ``file(path, 'AvroConfluent')`` reads, writer schemas
-coming from the registry; a route's ``native_select`` maps the Avro columns to the table's,
-each row given its own Kafka offset (``rowNumberInAllBlocks`` indexes the batch's offsets, read
-on one thread so the order is the file's). Both sinks use it: ClickHouse inserts the SELECT,
-PostgreSQL COPYs its tab-separated output.
+The batches of one route (a topic's partitions) go, one after the other, to a scratch file that
+``file(path, 'AvroConfluent')`` reads in one query, writer schemas coming from the registry; the
+route's ``native_select`` maps the Avro columns to the table's. Each row gets its own Kafka
+partition and offset from its row number (the file is read on one thread, so in order): the file
+is a few runs of consecutive offsets, one per batch unless a batch has gaps (transaction markers),
+and each run is one arm of a ``multiIf``. One query per set rather than per partition: most of a
+query's cost on a small batch is the analysis of the mapping, not the rows. Both sinks use it:
+ClickHouse inserts the SELECT, PostgreSQL COPYs its tab-separated output.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -17,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from chatstream.avro.serde import WireFormatError
-from connectors.sink import Batch, MappingError, RawRecord, Reject, Row, SinkWriteError, SourceRecord
+from connectors.sink import Batch, MappingError, Reject, Row, SinkWriteError, SourceRecord
 
 _SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+MAX_RUNS = 64  # more runs of consecutive offsets than this: per-row arrays instead of multiIf arms
 
 
 def quote(text: str) -> str:
@@ -28,27 +33,68 @@ def quote(text: str) -> str:
 
 
 @contextmanager
-def scratch_file(records: Sequence[RawRecord]) -> Iterator[str]:
-    """The records' framed bytes, back to back, in a file that is removed afterwards."""
+def scratch_file(batches: Sequence[Batch]) -> Iterator[str]:
+    """The batches' framed records, back to back, in a file that is removed afterwards."""
     fd, name = tempfile.mkstemp(prefix="chatstream-batch-", suffix=".avro", dir=_SCRATCH)
     try:
         with os.fdopen(fd, "wb") as scratch:
-            for record in records:
-                scratch.write(record.value)
+            for batch in batches:
+                scratch.write(b"".join(batch.values))
         yield name
     finally:
         os.unlink(name)
 
 
-def select_from(batch: Batch, records: Sequence[RawRecord], path: str, registry_url: str) -> str:
-    """``SELECT <mapping> FROM file(...) SETTINGS ...`` for one batch (UTC timestamps)."""
-    route = batch.route
-    assert route.native_select is not None
-    offsets = ",".join(str(r.offset) for r in records)
+def offset_runs(batches: Sequence[Batch]) -> list[tuple[int, int, int]]:
+    """``(partition, first offset, count)`` for each run of consecutive offsets, in file order."""
+    runs: list[tuple[int, int, int]] = []
+    for batch in batches:
+        if batch.contiguous:
+            runs.append((batch.partition, batch.first_offset, batch.size))
+            continue
+        start = previous = batch.offsets[0]
+        for offset in batch.offsets[1:]:
+            if offset != previous + 1:
+                runs.append((batch.partition, start, previous - start + 1))
+                start = offset
+            previous = offset
+        runs.append((batch.partition, start, previous - start + 1))
+    return runs
+
+
+def coordinates(batches: Sequence[Batch]) -> tuple[str, str]:
+    """ClickHouse expressions of each row's Kafka partition and offset, by its row number."""
+    row = "rowNumberInAllBlocks()"
+    runs = offset_runs(batches)
+    if len(runs) > MAX_RUNS:
+        partitions = ",".join(str(b.partition) for b in batches for _ in range(b.size))
+        offsets = ",".join(str(o) for b in batches for o in b.offsets)
+        return f"[{partitions}][{row} + 1]", f"[{offsets}][{row} + 1]"
+    partition_arms: list[str] = []
+    shift_arms: list[str] = []
+    end = 0
+    for partition, first, count in runs[:-1]:
+        shift = first - end  # offset = row number + shift within this run
+        end += count
+        partition_arms += [f"{row} < {end}", str(partition)]
+        shift_arms += [f"{row} < {end}", str(shift)]
+    last_partition, last_first, _ = runs[-1]
+    if not partition_arms:
+        return str(last_partition), f"{row} + {last_first - end}"
+    partition_expr = f"multiIf({', '.join([*partition_arms, str(last_partition)])})"
+    shift_expr = f"multiIf({', '.join([*shift_arms, str(last_first - end)])})"
+    return partition_expr, f"{row} + {shift_expr}"
+
+
+def select_from(batches: Sequence[Batch], path: str, registry_url: str) -> str:
+    """``SELECT <mapping> FROM file(...) SETTINGS ...`` for batches of one route (UTC timestamps)."""
+    route = batches[0].route
+    assert route.native_select is not None and all(b.route is route for b in batches)
+    partition, offset = coordinates(batches)
     select = [
         expr.replace("{kafka_topic}", quote(route.topic))
-        .replace("{kafka_partition}", str(batch.partition))
-        .replace("{kafka_offset}", f"[{offsets}][rowNumberInAllBlocks() + 1]")
+        .replace("{kafka_partition}", partition)
+        .replace("{kafka_offset}", offset)
         for expr in route.native_select()
     ]
     return (
@@ -58,15 +104,27 @@ def select_from(batch: Batch, records: Sequence[RawRecord], path: str, registry_
     )
 
 
-def decode_each(
-    batch: Batch, records: Sequence[RawRecord], decode: Callable[[bytes], dict[str, Any]]
-) -> tuple[list[Row], list[Reject]]:
+def set_token(batches: Sequence[Batch]) -> str:
+    """One deduplication token for a set of batches: their tokens, hashed when there are many."""
+    tokens = ",".join(b.dedup_token for b in batches)
+    return tokens if len(batches) <= 4 else f"{batches[0].route.table}:sha256:{hashlib.sha256(tokens.encode()).hexdigest()}"
+
+
+def by_route(batches: Sequence[Batch]) -> list[list[Batch]]:
+    """The batches grouped by route (each group one query), in their order."""
+    groups: dict[int, list[Batch]] = {}
+    for batch in batches:
+        groups.setdefault(id(batch.route), []).append(batch)
+    return list(groups.values())
+
+
+def decode_each(batch: Batch, decode: Callable[[bytes], dict[str, Any]]) -> tuple[list[Row], list[Reject]]:
     """The fallback for a batch the engine cannot read: decode and map record by record in
     Python; records that fail are rejects (dead letters). A registry that cannot be reached is
     not the records' fault: that is a SinkWriteError, and the batch is retried."""
     rows: list[Row] = []
     rejects: list[Reject] = []
-    for record in records:
+    for record in batch.raw_records():
         try:
             value = decode(record.value)
             rows.append(batch.route.to_row(SourceRecord(record.topic, record.partition, record.offset, value)))

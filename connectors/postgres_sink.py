@@ -1,12 +1,12 @@
 """Kafka to PostgreSQL: rows and consumed offsets committed in one transaction (exactly once).
 
-The fast path COPYs a batch straight into the table; if any row is already there (a replay),
-the transaction is rolled back and the batch goes through a staging table with
+The fast path COPYs the batches of a flush (every partition taken) straight into the table; if any
+row is already there (a replay), the transaction is rolled back and they go through a staging table with
 ``INSERT ... ON CONFLICT DO NOTHING``. Either way the offsets row commits with the rows, and on
 assignment the sink resumes from the offsets the database holds.
 
-Given a decoding engine (an in-memory chDB client) and the registry URL, the sink decodes each
-batch in that engine (``connectors.native``) into tab-separated text that COPY reads as is, and
+Given a decoding engine (an in-memory chDB client) and the registry URL, the sink decodes the
+batches of a flush together (one query per table) in that engine (``connectors.native``) into tab-separated text that COPY reads as is, and
 falls back to Python decoding for a batch the engine cannot read. Timestamps travel in UTC: the
 connection's time zone is UTC.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from connectors.native import decode_each, scratch_file, select_from
-from connectors.sink import Batch, BatchingSink, RawRecord, Reject, Route, Row, SinkWriteError, TopicPartition
+from connectors.native import by_route, decode_each, scratch_file, select_from
+from connectors.sink import Batch, BatchingSink, Reject, Route, Row, SinkWriteError, TopicPartition
 
 
 class PostgresSink(BatchingSink):
@@ -49,38 +49,61 @@ class PostgresSink(BatchingSink):
         self._conn = None
 
     def write(self, batch: Batch) -> list[Reject]:
-        rows: list[Row] | bytes = batch.rows
-        rejects: list[Reject] = []
-        if self.native:
-            records: list[RawRecord] = [row[0] for row in batch.rows]
-            rows = b""
-            if batch.route.native_select is not None:
+        return self.write_many([batch])
+
+    def prepare(self, batches: list[Batch]) -> list[tuple[list[Batch], list[Row] | bytes, list[Reject]]] | None:
+        """Decode a set (per route: COPY text from the engine, or Python rows and rejects); the
+        runner calls it while the previous set is being written."""
+        if not self.native:
+            return None
+        prepared: list[tuple[list[Batch], list[Row] | bytes, list[Reject]]] = []
+        for group in by_route(batches):
+            text = b""
+            if group[0].route.native_select is not None:
                 try:
-                    with scratch_file(records) as path:
-                        rows = self.engine.raw_query(select_from(batch, records, path, self.registry_url or ""),
-                                                     fmt="TabSeparated")  # fmt: skip
+                    with scratch_file(group) as path:
+                        text = self.engine.raw_query(select_from(group, path, self.registry_url or ""), fmt="TabSeparated")
                 except Exception:  # noqa: BLE001 - any engine-side failure: try record by record
-                    rows = b""
-            if not rows:
-                rows, rejects = decode_each(batch, records, self.decode)  # type: ignore[arg-type]
-        try:
-            try:
-                self._write(batch, rows, staged=False)
-            except psycopg.errors.UniqueViolation:
-                self._write(batch, rows, staged=True)
-        except psycopg.Error as exc:
-            self._reset()
-            raise SinkWriteError(f"PostgreSQL write into {batch.route.table} failed: {exc}") from exc
+                    text = b""
+            if text:
+                prepared.append((group, text, []))
+                continue
+            for batch in group:
+                rows, failed = decode_each(batch, self.decode)  # type: ignore[arg-type]
+                prepared.append(([batch], rows, failed))
+        return prepared
+
+    def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]:
+        if not self.native:
+            for batch in batches:
+                self._store([batch], batch.rows)
+            return []
+        rejects: list[Reject] = []
+        for group, rows, failed in prepared if prepared is not None else self.prepare(batches) or []:
+            self._store(group, rows)
+            rejects += failed
         return rejects
 
-    def _write(self, batch: Batch, rows: list[Row] | bytes, *, staged: bool) -> None:
+    def _store(self, group: list[Batch], rows: list[Row] | bytes) -> None:
+        """The rows of batches of one route, and their offsets, in one transaction."""
+        try:
+            try:
+                self._transaction(group, rows, staged=False)
+            except psycopg.errors.UniqueViolation:
+                self._transaction(group, rows, staged=True)
+        except psycopg.Error as exc:
+            self._reset()
+            raise SinkWriteError(f"PostgreSQL write into {group[0].route.table} failed: {exc}") from exc
+
+    def _transaction(self, group: list[Batch], rows: list[Row] | bytes, *, staged: bool) -> None:
         conn = self._connection()
-        table = sql.Identifier(batch.route.table)
-        columns = sql.SQL(", ").join(map(sql.Identifier, batch.route.columns))
+        route = group[0].route
+        table = sql.Identifier(route.table)
+        columns = sql.SQL(", ").join(map(sql.Identifier, route.columns))
         with conn.transaction():
             target = table
             if staged:
-                target = sql.Identifier(f"stage_{batch.route.table}")
+                target = sql.Identifier(f"stage_{route.table}")
                 conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(target, table))
             with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, columns)) as copy:
                 if isinstance(rows, bytes):
@@ -92,13 +115,14 @@ class PostgresSink(BatchingSink):
                 conn.execute(
                     sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(table, columns, columns, target)
                 )
-            conn.execute(
-                "INSERT INTO chatstream_sink_offsets (consumer_group, topic, kafka_partition, next_offset)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, kafka_partition)"
-                " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
-                " WHERE chatstream_sink_offsets.next_offset < EXCLUDED.next_offset",
-                (self.consumer_group, batch.topic, batch.partition, batch.last_offset + 1),
-            )
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO chatstream_sink_offsets (consumer_group, topic, kafka_partition, next_offset)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, kafka_partition)"
+                    " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+                    " WHERE chatstream_sink_offsets.next_offset < EXCLUDED.next_offset",
+                    [(self.consumer_group, b.topic, b.partition, b.last_offset + 1) for b in group],
+                )
 
     def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         wanted = set(partitions)

@@ -7,6 +7,12 @@ where the store records consumed offsets itself, the runner resumes from those o
 A record that cannot be decoded or mapped goes to the dead-letter topic and the sink goes on. A
 store that is down: the batch is retried with backoff (consumption paused, the group kept),
 nothing is committed, and the sink catches up when the store is back.
+
+Batches are flushed by size or age; the tail of a backlog (flushes by size until the consumer
+has caught up) is flushed at once rather than when it is due. Writes overlap consumption (``connectors.pipeline``): a set of batches is prepared on one
+thread and written on another while the loop consumes the next; at most two sets are under way
+and twice the batch size buffered. A set's offsets are committed, in order, only once it has
+landed.
 """
 
 from __future__ import annotations
@@ -16,14 +22,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from chatstream.avro.serde import ConfluentDecoder, WireFormatError
 from connectors.dlq import DeadLetters
-from connectors.sink import Batch, BatchingSink, MappingError, RawRecord, SinkWriteError, SourceRecord
+from connectors.pipeline import WritePipeline
+from connectors.sink import Batch, BatchingSink, MappingError, Reject, SinkWriteError, SourceRecord
 
 log = logging.getLogger(__name__)
+
+
+MAX_SETS_IN_FLIGHT = 2  # one being prepared, one being written
+STAY_IN_GROUP_AFTER_S = 5.0  # a write that takes longer: pause consumption and poll meanwhile
 
 
 @dataclass
@@ -72,9 +84,11 @@ class SinkRunner:
         self.stats = RunnerStats()
         self._positions: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
+        self._writes = WritePipeline(sink, (policy.backoff_initial_s, policy.backoff_max_s), self.stopping, self._write_failed)
 
     # -- partition assignment --------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._await_writes()  # the writer and stored_offsets may share a connection
         keys = [(p.topic, p.partition) for p in partitions]
         delay = self.policy.backoff_initial_s
         while True:
@@ -114,8 +128,12 @@ class SinkRunner:
         records have come)."""
         self.consumer.subscribe(self.sink.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         last_flush = last_record = self.clock()
+        draining = False  # flushing by size (a backlog) rather than by time (a trickle)
         try:
             while not self.stopping.is_set():
+                oldest = self._writes.oldest()
+                if oldest is not None and (oldest.written.done() or self.sink.pending() >= 2 * self.policy.max_rows):
+                    self._settle(retry=True)  # landed, or the buffers are full: wait for it
                 messages = self.consumer.consume(num_messages=min(self.policy.max_rows, 5000), timeout=0.05)
                 if messages:
                     last_record = self.clock()
@@ -123,22 +141,31 @@ class SinkRunner:
                         self.stats.first_record_at = last_record
                     self._take(messages)
                 pending = self.sink.pending() or self._uncommitted()
+                full = self.sink.pending() >= self.policy.max_rows
                 due = self.clock() - last_flush >= self.policy.max_interval_s
-                if self.sink.pending() >= self.policy.max_rows or (pending and due):
-                    self.flush()
+                tail = not messages and draining  # the end of a backlog: nothing more to wait for
+                if len(self._writes) < MAX_SETS_IN_FLIGHT and (full or (pending and (due or tail))):
+                    self._submit(retry=True)
                     last_flush = self.clock()
+                    draining = full
                 idle = self.clock() - last_record >= (idle_exit_s or 0)
-                if idle_exit_s is not None and self.stats.first_record_at is not None and idle and not pending:
+                busy = pending or len(self._writes)
+                if idle_exit_s is not None and self.stats.first_record_at is not None and idle and not busy:
                     break
             self.flush(retry=False)
         finally:
-            self.consumer.close()
+            self._writes.give_up.set()
+            self.consumer.close()  # its revoke callback flushes once more
+            self._writes.shutdown()
         return self.stats
 
     def stop(self) -> None:
         self.stopping.set()
 
     def _take(self, messages: list[Message]) -> None:
+        native = self.sink.native
+        add_raw = self.sink.add_raw
+        positions = self._positions
         for i, msg in enumerate(messages):
             err = msg.error()
             if err is not None:
@@ -147,11 +174,11 @@ class SinkRunner:
                 continue
             topic, partition, offset = _coordinates(msg)
             try:
-                if self.sink.native:  # the sink decodes whole batches itself: check framing only
+                if native:  # the sink decodes whole batches itself: check framing only
                     payload = msg.value()
                     if payload is None or len(payload) < 5 or payload[0] != 0:
                         raise WireFormatError("not Confluent wire format: no magic byte 0 and schema id")
-                    self.sink.add_raw(RawRecord(topic, partition, offset, msg.key(), payload))
+                    add_raw(topic, partition, offset, msg.key(), payload)
                 else:
                     value = self.decoder.decode(msg.value())
                     self.sink.add(SourceRecord(topic, partition, offset, value))
@@ -163,7 +190,7 @@ class SinkRunner:
                 self._rewind(messages[i:])
                 self.stopping.wait(self.policy.backoff_initial_s * 5)
                 return
-            self._positions[(topic, partition)] = offset + 1
+            positions[(topic, partition)] = offset + 1
 
     def _rewind(self, unprocessed: list[Message]) -> None:
         """Seek each partition back to its first record not taken yet."""
@@ -178,55 +205,107 @@ class SinkRunner:
     def _uncommitted(self) -> bool:
         return any(self._committed.get(k) != v for k, v in self._positions.items())
 
-    # -- flush and commit --------------------------------------------------------------------
-    def flush(self, retry: bool = True) -> None:
-        """Write every buffered batch, then the dead letters, then commit the positions."""
-        batches = self.sink.take_batches()
-        positions = dict(self._positions)
-        for batch in batches:
-            self._write(batch, retry)
-        self.dead_letters.flush()
-        changed = {k: v for k, v in positions.items() if self._committed.get(k) != v}
-        if changed:
-            offsets = [TopicPartition(t, p, o) for (t, p), o in changed.items()]
-            try:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
-            except Exception as exc:  # noqa: BLE001 - the rows are stored; the next commit covers it
-                log.warning("%s: offset commit failed (%s); rows are stored", self.sink.name, exc)
-                return
-            self._committed.update(changed)
-            self.stats.commits += 1
-            self.stats.last_commit_at = self.clock()
+    # -- write, flush and commit -------------------------------------------------------------
+    def _submit(self, retry: bool) -> None:
+        """Hand the buffered batches to the write pipeline, with the positions they complete."""
+        self._writes.submit(self.sink.take_batches(), dict(self._positions), retry)
 
-    def _write(self, batch: Batch, retry: bool) -> None:
-        delay = self.policy.backoff_initial_s
+    def _write_failed(self, error: str) -> None:
+        self.stats.write_failures += 1
+        self.stats.last_error = error
+
+    def _settle(self, retry: bool) -> None:
+        """Wait for the oldest set in flight, park its rejects, then commit its positions.
+
+        ``retry=True`` (the loop): a write that takes long (the store is down, the writer backing
+        off) pauses consumption and keeps polling, so the sink stays in its group (not sooner:
+        pausing drops what the consumer has fetched ahead). ``retry=False`` (stopping, or inside
+        a rebalance callback, where polling is not allowed): the writes are told to give up. A
+        set given up raises SinkWriteError here, after every set under way has been given up and
+        its partitions rewound, so nothing past it is ever committed."""
+        current = self._writes.oldest()
+        if current is None:
+            return
+        if not retry and not current.written.done():
+            self._writes.give_up.set()
         paused = False
+        waiting_since = self.clock()
         try:
-            while True:
+            while not current.written.done():
+                if self.stopping.is_set():
+                    self._writes.give_up.set()
                 try:
-                    rejects = self.sink.write(batch)
-                    for reject in rejects:
-                        r = reject.record
-                        self.dead_letters.send_raw(r.topic, r.partition, r.offset, r.key, r.value, reject.error)
-                    self.stats.dead_letters += len(rejects)
-                    self.stats.rows_written += len(batch.rows) - len(rejects)
-                    self.stats.batches_written += 1
-                    return
-                except SinkWriteError as exc:
-                    self.stats.write_failures += 1
-                    self.stats.last_error = str(exc)
-                    if not retry or self.stopping.is_set():
-                        raise
-                    log.warning("%s: write of %s failed (%s); retrying in %.1fs", self.sink.name, batch.dedup_token, exc, delay)
-                    if not paused:
-                        self.consumer.pause(self.consumer.assignment())
-                        paused = True
-                    deadline = self.clock() + delay
-                    while self.clock() < deadline and not self.stopping.is_set():
-                        stray = self.consumer.poll(0.1)  # stay in the group while paused
+                    current.written.exception(timeout=0.1)
+                except TimeoutError:
+                    if retry and self.clock() - waiting_since >= STAY_IN_GROUP_AFTER_S:
+                        if not paused:
+                            self.consumer.pause(self.consumer.assignment())
+                            paused = True
+                        stray = self.consumer.poll(0)  # may run a rebalance callback that settles this set
                         if stray is not None and stray.error() is None:
                             self._rewind([stray])  # fetched before the pause: read it again later
-                    delay = min(delay * 2, self.policy.backoff_max_s)
+                        if self._writes.oldest() is not current:
+                            return
         finally:
             if paused:
                 self.consumer.resume(self.consumer.assignment())
+        if current.written.exception() is not None:
+            self._abandon()
+            current.written.result()  # raises its SinkWriteError
+        self._writes.pop()
+        self._writes.give_up.clear()
+        for batch, rejects in current.written.result():
+            for reject in rejects:
+                r = reject.record
+                self.dead_letters.send_raw(r.topic, r.partition, r.offset, r.key, r.value, reject.error)
+            self.stats.dead_letters += len(rejects)
+            self.stats.rows_written += batch.size - len(rejects)
+            self.stats.batches_written += 1
+        self.dead_letters.flush()
+        self._commit(current.positions)
+
+    def _abandon(self) -> None:
+        """A set failed for good: give up every set under way and read their partitions again
+        from each one's first record not committed (what is buffered after goes too)."""
+        first: dict[tuple[str, int], int] = {}
+        for inflight in self._writes.abandon():
+            for batch in inflight.batches:
+                first.setdefault((batch.topic, batch.partition), batch.first_offset)
+        for key, offset in first.items():
+            self.sink.drop([key])
+            if key in self._positions:
+                self._positions[key] = offset
+                try:
+                    self.consumer.seek(TopicPartition(key[0], key[1], offset))
+                except Exception as exc:  # noqa: BLE001 - not fetching it (being revoked): the next owner re-reads
+                    log.info("%s: no seek back on %s[%d] (%s)", self.sink.name, key[0], key[1], exc)
+
+    def _await_writes(self) -> None:
+        """Wait until nothing is under way, without polling (rebalance callbacks)."""
+        while (oldest := self._writes.oldest()) is not None:
+            if oldest.written.done():
+                self._settle(retry=True)  # done: no waiting, no polling
+            elif self.stopping.wait(0.05):
+                self._writes.give_up.set()
+
+    def _commit(self, positions: dict[tuple[str, int], int]) -> None:
+        changed = {k: v for k, v in positions.items() if self._committed.get(k) != v}
+        if not changed:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in changed.items()]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except Exception as exc:  # noqa: BLE001 - the rows are stored; the next commit covers it
+            log.warning("%s: offset commit failed (%s); rows are stored", self.sink.name, exc)
+            return
+        self._committed.update(changed)
+        self.stats.commits += 1
+        self.stats.last_commit_at = self.clock()
+
+    def flush(self, retry: bool = True) -> None:
+        """Land the sets in flight and every buffered batch, then the dead letters, then commit
+        the positions."""
+        while self._writes.oldest() is not None:
+            self._settle(retry)
+        self._submit(retry)
+        self._settle(retry)

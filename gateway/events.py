@@ -60,10 +60,10 @@ class ChatActionShape:
         self.detail_fields = {
             name: {f["name"] for f in fields[name]["type"][1]["fields"]} for name in self.types
         }
-        # records by full name, to turn fastavro's error paths back into JSON paths
-        self._record_of_detail = {
-            f"{schema['namespace']}.{fields[name]['type'][1]['name']}": name for name in self.types
-        }
+        # detail records by full name: the union branch named up front (fastavro's tuple
+        # notation: no trial validation of the branch per event), and error paths back to JSON
+        self._detail_record = {name: f"{schema['namespace']}.{fields[name]['type'][1]['name']}" for name in self.types}
+        self._record_of_detail = {full: name for name, full in self._detail_record.items()}
         self.allowed = (set(fields) - {"action"}) | {"type"}
 
     def normalize(
@@ -83,9 +83,13 @@ class ChatActionShape:
             record = self._record(index, raw, identity, now_ms, trace_id, new_id, errors, forbidden)
             if record is None:
                 continue
+            kind = record["action"].lower()
+            detail = record[kind]
+            record[kind] = (self._detail_record[kind], detail)
             try:
                 value = self.encoder.encode(record)
             except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+                record[kind] = detail
                 errors += self._schema_errors(index, record)
                 continue
             key = record.get("conversation_id") or record.get("session_id") or identity.user_id

@@ -60,6 +60,7 @@ class FakeConsumer:
         self.stop_after_drained = runner_stop
         self.idle = 0
         self.kafka_committed: dict[tuple[str, int], int] = {}
+        self.seeks: list[tuple[str, int, int]] = []
 
     def subscribe(self, topics: list[str], on_assign: Any, on_revoke: Any) -> None:
         from confluent_kafka import TopicPartition as KafkaTP
@@ -99,7 +100,8 @@ class FakeConsumer:
     def poll(self, timeout: float) -> None:
         return None
 
-    def seek(self, tp: Any) -> None: ...
+    def seek(self, tp: Any) -> None:
+        self.seeks.append((tp.topic, tp.partition, tp.offset))
 
     def close(self) -> None: ...
 
@@ -228,3 +230,45 @@ def test_a_source_record_is_immutable() -> None:
     record = SourceRecord("t", 0, 1, {"a": 1})
     with pytest.raises(AttributeError):
         record.offset = 2  # type: ignore[misc]
+
+
+class GatedSink(MemorySink):
+    """Its first write waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.first_write_started = threading.Event()
+
+    def write(self, batch: Batch) -> list[Reject]:
+        self.first_write_started.set()
+        assert self.gate.wait(10)
+        return super().write(batch)
+
+
+def test_consumption_goes_on_while_a_write_is_under_way_and_commits_wait_for_it() -> None:
+    sink = GatedSink()
+    runner, consumer, _ = make_runner(sink, messages(250), max_rows=100)
+    worker = threading.Thread(target=runner.run)
+    worker.start()
+    assert sink.first_write_started.wait(5)
+    deadline = time.monotonic() + 5
+    while consumer.messages and time.monotonic() < deadline:  # the loop keeps consuming meanwhile
+        time.sleep(0.01)
+    assert consumer.messages == [] and consumer.commits == [] and sink.rows == {}
+    sink.gate.set()
+    worker.join(10)
+    assert len(sink.rows) == 250 and consumer.commits[-1] == {("t", 0): 250}
+    committed = [c[("t", 0)] for c in consumer.commits]
+    assert committed == sorted(committed)  # sets land and commit in the order they were taken
+
+
+def test_a_set_given_up_is_read_again_from_its_first_record() -> None:
+    sink = MemorySink(fail_times=10_000)
+    runner, consumer, _ = make_runner(sink, [])
+    consumer.subscribe(["t"], on_assign=runner._on_assign, on_revoke=None)  # t[0] and t[1]
+    runner._take(messages(5))  # type: ignore[arg-type]
+    with pytest.raises(SinkWriteError):
+        runner.flush(retry=False)
+    assert consumer.commits == [] and consumer.seeks == [("t", 0, 0)]
+    assert runner._positions[("t", 0)] == 0 and sink.pending() == 0
