@@ -26,6 +26,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -66,6 +67,7 @@ class Plan:
 
 
 QUICK = Plan(events=40_000, single_requests=4_000, connections=8, paced_s=10)
+WARM_UP = 2_000
 FULL = Plan(events=200_000, single_requests=20_000, connections=8, paced_s=30)
 
 
@@ -116,12 +118,22 @@ def raw_produce(settings: Settings, topic: str, records: list[dict[str, Any]], s
     return len(records) / (time.perf_counter() - started)
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the gateway's workers)."""
+    tree = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            tree += process_tree(int(child))
+    return tree
+
+
 def gateway_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak RSS (VmHWM) of the gateway: every process of it, summed."""
+    total_kb = 0
+    for member in process_tree(pid):
+        with open(f"/proc/{member}/status") as status:
+            total_kb += next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return total_kb / 1024
 
 
 def drain(sink: Any, settings: Settings, registry: Any, expected: int) -> float:
@@ -143,7 +155,7 @@ def chunks(rows: list[Any], size: int) -> list[list[Any]]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[str, float]:
+def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, console: Console) -> dict[str, float]:
     plan = QUICK if quick else FULL
     settings = bench_settings(base)
     say = console.log
@@ -162,6 +174,10 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
     raw_topic = f"bench.raw.{run}"
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     admin.create_topics([NewTopic(raw_topic, 6, 1)])[raw_topic].result(timeout=30)
+    warm_topic = f"bench.warm.{run}"  # a few records to warm each sink's path before its timing
+    admin.create_topics([NewTopic(warm_topic, 6, 1)])[warm_topic].result(timeout=30)
+    warm_records = [as_record(e, tenant, user) for e in make_events(WARM_UP)]  # ids of their own
+    raw_produce(settings, warm_topic, warm_records, contract.schema, schema_id)
     say(f"(a) raw fastavro + produce: {plan.events:,} events")
     raw_eps = raw_produce(settings, raw_topic, records, contract.schema, schema_id)
 
@@ -172,7 +188,7 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
                       for i in range(0, len(events), 100)]  # fmt: skip
     singles = [build_request(host, port, "/v1/events", orjson.dumps(e), token) for e in events[: plan.single_requests]]
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "chatstream", "gateway"],
+        [sys.executable, "-m", "chatstream", "gateway", "--workers", str(gateway_workers)],
         env={**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir), "CHATSTREAM_PORT_BASE": str(settings.port_base),
              "CHATSTREAM_RATE_LIMIT_EVENTS_PER_S": "1e9", "CHATSTREAM_RATE_LIMIT_BURST": "1e9"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -181,7 +197,8 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
         if not wait_ready(settings.gateway_url, timeout_s=60, alive=lambda: gateway.poll() is None):
             raise RuntimeError("the bench gateway did not get ready")
         asyncio.run(run_load(host, port, batch_requests[:20], connections=plan.connections))  # warm-up
-        say(f"(b) gateway, batches of 100: {len(batch_requests):,} requests at concurrency {plan.connections}")
+        say(f"(b) gateway ({gateway_workers} worker(s)), batches of 100: {len(batch_requests):,} requests "
+            f"at concurrency {plan.connections}")  # fmt: skip
         saturated = asyncio.run(run_load(host, port, batch_requests, connections=plan.connections))
         batch_eps = saturated.requests * 100 / saturated.elapsed_s
         half_rate = batch_eps / 2 / 100  # requests/s at half the events/s
@@ -214,6 +231,8 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
         say(f"(d) ClickHouse sink draining {plan.events:,} events")
         # the sinks as `chatstream sink` builds them, on the bench topic and tables, sharing this
         # process's chDB engine
+        warm = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route(warm_topic, ch_sink_table)])
+        drain(warm, settings, sr, WARM_UP)
         ch_sink = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route(raw_topic, ch_sink_table)])
         ch_sink_rps = drain(ch_sink, settings, sr, plan.events)
         started = time.perf_counter()
@@ -226,6 +245,11 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
             for table in (pg_sink_table, pg_raw_table):
                 conn.execute(f"CREATE TABLE {table} (LIKE chat_events INCLUDING ALL)")
         say(f"(e) PostgreSQL sink draining {plan.events:,} events")
+        pg_warm = build_sink(settings, "postgres", sr, chdb=ch, consumer_group=f"bench-warm-{run}",
+                             routes=[bench_route(warm_topic, pg_sink_table)])  # fmt: skip
+        drain(pg_warm, settings, sr, WARM_UP)
+        assert isinstance(pg_warm, PostgresSink)
+        pg_warm.close()
         pg_sink = build_sink(settings, "postgres", sr, chdb=ch, consumer_group=f"bench-{run}",
                              routes=[bench_route(raw_topic, pg_sink_table)])  # fmt: skip
         assert isinstance(pg_sink, PostgresSink)
@@ -243,7 +267,7 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
                 conn.execute(f"DROP TABLE {table}")
     for table in (ch_sink_table, ch_raw_table):
         ch.command(f"DROP TABLE {table}")
-    admin.delete_topics([raw_topic])
+    admin.delete_topics([raw_topic, warm_topic])
 
     figures = {
         "raw_produce_eps": raw_eps,
@@ -258,6 +282,7 @@ def run_ingest_bench(base: Settings, *, quick: bool, console: Console) -> dict[s
         "postgres_raw_rps": pg_raw_rps,
         "postgres_raw_time_order_rps": pg_raw_time_order_rps,
         "gateway_rss_mb": rss,
+        "gateway_workers": gateway_workers,
     }
     _report(console, plan, figures, saturated, single)
     return {k: round(v, 2) for k, v in figures.items()}
@@ -310,7 +335,8 @@ def raw_copy(conn: psycopg.Connection[Any], table: str, columns: str, rows: list
 
 
 def _report(console: Console, plan: Plan, f: dict[str, float], saturated: LoadResult, single: LoadResult) -> None:
-    table = Table(title=f"ingest benchmark ({plan.events:,} events; ratios against raw baselines of this run)")
+    table = Table(title=f"ingest benchmark ({plan.events:,} events, gateway with {f['gateway_workers']:.0f} worker(s); "
+                        "ratios against raw baselines of this run)")  # fmt: skip
     for column in ("measure", "value", "baseline / ratio", "target"):
         table.add_column(column)
     table.add_row("(a) raw fastavro + produce", f"{f['raw_produce_eps']:,.0f} events/s", "baseline", "")
@@ -326,14 +352,14 @@ def _report(console: Console, plan: Plan, f: dict[str, float], saturated: LoadRe
                   f"{f['postgres_sink_rps'] / f['postgres_raw_rps']:.2f}x of raw COPY {f['postgres_raw_rps']:,.0f}/s", ">= 0.7x")  # fmt: skip
     table.add_row("    raw COPY, rows in event-time order", f"{f['postgres_raw_time_order_rps']:,.0f} rows/s",
                   f"sink {f['postgres_sink_rps'] / f['postgres_raw_time_order_rps']:.2f}x of it", "(reference)")  # fmt: skip
-    table.add_row("gateway peak RSS", f"{f['gateway_rss_mb']:.0f} MB", "", "< 250 MB")
+    table.add_row("gateway peak RSS, all processes", f"{f['gateway_rss_mb']:.0f} MB", "", "< 250 MB")
     console.print(table)
 
 
-def main(settings: Settings, quick: bool) -> None:
+def main(settings: Settings, quick: bool, gateway_workers: int) -> None:
     console = Console()
     try:
-        figures = run_ingest_bench(settings, quick=quick, console=console)
+        figures = run_ingest_bench(settings, quick=quick, gateway_workers=gateway_workers, console=console)
     finally:
         console.log("stopping the bench stack")
         stack.down(bench_settings(settings))

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     gateway_port: int | None = Field(
         default=None, description="Gateway port; unset = port base + 80 (19080)."
     )
+    gateway_workers: int = Field(
+        default=1, ge=1,
+        description="Gateway worker processes sharing the port; per-tenant rate limits are "
+        "split evenly among them (each enforces its share).",
+    )  # fmt: skip
     max_batch_events: int = Field(default=1000, ge=1, description="Most events in one request.")
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body, in bytes."

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.auth import TokenVerifier
 from gateway.errors import (
@@ -201,6 +201,6 @@ def create_app(gw: Gateway) -> FastAPI:
 
     @app.get("/metrics", summary="Prometheus metrics.")
     async def metrics() -> Response:
-        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(gw.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

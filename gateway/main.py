@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -12,11 +17,11 @@ import uvicorn
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import ContractRegistry
 from chatstream.avro.serde import ConfluentEncoder
-from chatstream.settings import Settings
+from chatstream.settings import Settings, load_settings
 from gateway.app import EVENTS_TOPIC, Gateway, Limits, create_app
 from gateway.auth import TokenVerifier, local_secret
 from gateway.events import ChatActionShape
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import MULTIPROCESS_DIR, GatewayMetrics
 from gateway.producer import EventProducer
 from gateway.ratelimit import TenantLimiter
 
@@ -53,7 +58,9 @@ def build_gateway(settings: Settings) -> Gateway:
             secret=jwt_secret(settings),
             jwks_url=settings.jwks_url,
         ),
-        limiter=TenantLimiter(settings.rate_limit_events_per_s, settings.rate_limit_burst),
+        # each worker enforces its share of a tenant's limits (connections spread over workers)
+        limiter=TenantLimiter(settings.rate_limit_events_per_s / settings.gateway_workers,
+                              settings.rate_limit_burst / settings.gateway_workers),  # fmt: skip
         shape=ChatActionShape(contract.schema, encoder),
         limits=Limits(settings.max_batch_events, settings.max_body_bytes),
         metrics=GatewayMetrics(),
@@ -75,16 +82,42 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+SERVER_OPTIONS: dict[str, Any] = {"loop": "uvloop", "http": "httptools", "log_level": "warning", "access_log": False,
+                                  "timeout_graceful_shutdown": 10}  # fmt: skip
+
+
 def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM: stop accepting, finish requests, flush Kafka, return."""
-    config = uvicorn.Config(
-        create_app(build_gateway(settings)),
-        host=settings.gateway_host,
-        port=settings.gateway_listen_port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
-    _Server(config).run()
+    """Run until SIGINT/SIGTERM: stop accepting, finish requests, flush Kafka, return. With
+    ``gateway_workers`` > 1 this process becomes the workers' supervisor (``gateway.workers``)."""
+    if settings.gateway_workers == 1:
+        config = uvicorn.Config(create_app(build_gateway(settings)), host=settings.gateway_host,
+                                port=settings.gateway_listen_port, **SERVER_OPTIONS)  # fmt: skip
+        _Server(config).run()
+        return
+    metrics_dir = settings.state_dir / "run" / "gateway-metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # counters start at zero with the gateway
+    metrics_dir.mkdir(parents=True)
+    os.environ.update({"CHATSTREAM_STATE_DIR": str(settings.state_dir), "CHATSTREAM_GATEWAY_WORKERS": str(settings.gateway_workers),
+                       MULTIPROCESS_DIR: str(metrics_dir)})  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "gateway.workers", str(settings.gateway_workers)])
+
+
+def serve_worker() -> None:
+    """One worker of several (``python -m gateway.main``, settings from the environment): its
+    own listening socket on the shared port (SO_REUSEPORT)."""
+    settings = load_settings()
+    family, kind, proto, _, address = socket.getaddrinfo(
+        settings.gateway_host, settings.gateway_listen_port, type=socket.SOCK_STREAM)[0]  # fmt: skip
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind(address)
+    listener.listen(2048)
+    config = uvicorn.Config(create_app(build_gateway(settings)), **SERVER_OPTIONS)
+    _Server(config).run(sockets=[listener])
+
+
+if __name__ == "__main__":
+    serve_worker()

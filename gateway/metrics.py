@@ -1,8 +1,16 @@
-"""The gateway's Prometheus metrics, in a registry of its own (one per app instance)."""
+"""The gateway's Prometheus metrics, in a registry of its own (one per app instance).
+
+With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set before they start), each
+worker's values live in files there and ``/metrics`` on any worker reports the sum of all.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class GatewayMetrics:
@@ -25,3 +33,11 @@ class GatewayMetrics:
             "chatstream_gateway_rejections", "Refused requests by reason.",
             ["reason"], registry=self.registry,
         )  # fmt: skip
+
+    def exposition(self) -> bytes:
+        """The text format: this process's metrics, or every worker's when there are several."""
+        if os.environ.get(MULTIPROCESS_DIR):
+            workers = CollectorRegistry()
+            multiprocess.MultiProcessCollector(workers)
+            return generate_latest(workers)
+        return generate_latest(self.registry)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(help="Benchmarks; figures and ratios go to bench/RESULTS.md by hand.")
@@ -11,8 +13,11 @@ app = typer.Typer(help="Benchmarks; figures and ratios go to bench/RESULTS.md by
 def ingest(
     ctx: typer.Context,
     quick: bool = typer.Option(False, "--quick", help="Smaller run (under 3 minutes)."),
+    gateway_workers: int = typer.Option(
+        os.cpu_count() or 1, min=1, help="Gateway worker processes (default: one per core)."
+    ),
 ) -> None:
     """Gateway and sinks vs raw produce / insert / COPY. The last output line is JSON."""
     from bench.ingest import main
 
-    main(ctx.obj, quick)
+    main(ctx.obj, quick, gateway_workers)

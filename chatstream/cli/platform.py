@@ -32,11 +32,17 @@ def run(
 
 
 @app.command()
-def gateway(ctx: typer.Context) -> None:
+def gateway(
+    ctx: typer.Context,
+    workers: int | None = typer.Option(
+        None, min=1, help="Worker processes on the port (SO_REUSEPORT) [env: CHATSTREAM_GATEWAY_WORKERS; default 1]."
+    ),
+) -> None:
     """Serve the gateway (Ctrl-C: stop accepting, flush Kafka, exit 0)."""
     from gateway.main import serve
 
-    serve(ctx.obj)
+    settings = ctx.obj if workers is None else ctx.obj.model_copy(update={"gateway_workers": workers})
+    serve(settings)
 
 
 @app.command()
