@@ -17,6 +17,8 @@ of output is one JSON object of the figures.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import io
 import json
 import os
@@ -48,10 +50,11 @@ from chatstream.stores import clickhouse_client
 from connectors.postgres_sink import PostgresSink
 from chatstream.avro.serde import ConfluentDecoder
 from connectors.main import build_runner, build_sink, registry_fetcher
-from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row, chat_event_select
+from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row
 from connectors.sink import Route, SourceRecord
 from gateway.auth import issue_token, local_secret
 from infra.local import stack
+from pipelines.sinks import CLICKHOUSE_ROUTES, POSTGRES_ROUTES
 
 TOPIC = "chat.actions.v1"
 PRODUCER_CONFIG = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
@@ -64,11 +67,12 @@ class Plan:
     single_requests: int
     connections: int
     paced_s: float
+    warm_up_s: float
 
 
-QUICK = Plan(events=40_000, single_requests=4_000, connections=8, paced_s=10)
+QUICK = Plan(events=40_000, single_requests=4_000, connections=16, paced_s=10, warm_up_s=5)
 WARM_UP = 2_000
-FULL = Plan(events=200_000, single_requests=20_000, connections=8, paced_s=30)
+FULL = Plan(events=200_000, single_requests=20_000, connections=16, paced_s=30, warm_up_s=15)
 
 
 def bench_settings(base: Settings) -> Settings:
@@ -146,9 +150,10 @@ def drain(sink: Any, settings: Settings, registry: Any, expected: int) -> float:
     return expected / (stats.last_commit_at - stats.first_record_at)
 
 
-def bench_route(topic: str, table: str) -> Route:
-    """The production chat_events mapping, from the bench topic into a bench table."""
-    return Route(topic, table, CHAT_EVENT_COLUMNS, chat_event_row, native_select=chat_event_select)
+def bench_route(kind: str, topic: str, table: str) -> Route:
+    """The production chat_events route of the ``kind`` sink, from the bench topic into a bench table."""
+    (route,) = [r for r in (CLICKHOUSE_ROUTES if kind == "clickhouse" else POSTGRES_ROUTES) if r.table == "chat_events"]
+    return dataclasses.replace(route, topic=topic, table=table)
 
 
 def chunks(rows: list[Any], size: int) -> list[list[Any]]:
@@ -178,6 +183,7 @@ def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, conso
     admin.create_topics([NewTopic(warm_topic, 6, 1)])[warm_topic].result(timeout=30)
     warm_records = [as_record(e, tenant, user) for e in make_events(WARM_UP)]  # ids of their own
     raw_produce(settings, warm_topic, warm_records, contract.schema, schema_id)
+    settle_heap()
     say(f"(a) raw fastavro + produce: {plan.events:,} events")
     raw_eps = raw_produce(settings, raw_topic, records, contract.schema, schema_id)
 
@@ -196,7 +202,10 @@ def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, conso
     try:
         if not wait_ready(settings.gateway_url, timeout_s=60, alive=lambda: gateway.poll() is None):
             raise RuntimeError("the bench gateway did not get ready")
-        asyncio.run(run_load(host, port, batch_requests[:20], connections=plan.connections))  # warm-up
+        say(f"warming the gateway and the broker up for {plan.warm_up_s:.0f}s")
+        warm_until = time.monotonic() + plan.warm_up_s
+        while time.monotonic() < warm_until:  # the broker's JIT and the workers' first requests
+            asyncio.run(run_load(host, port, batch_requests[:200], connections=plan.connections))
         say(f"(b) gateway ({gateway_workers} worker(s)), batches of 100: {len(batch_requests):,} requests "
             f"at concurrency {plan.connections}")  # fmt: skip
         saturated = asyncio.run(run_load(host, port, batch_requests, connections=plan.connections))
@@ -220,6 +229,7 @@ def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, conso
     # write the same rows in the order a consumer reads them (see kafka_order_rows)
     say("reading the topic back for the raw baselines' rows")
     rows = kafka_order_rows(settings, raw_topic, plan.events)
+    settle_heap()
     ch = clickhouse_client(settings)
     ch_sink_table, ch_raw_table = f"bench_sink_{run}", f"bench_raw_{run}"
     for table in (ch_sink_table, ch_raw_table):
@@ -231,14 +241,18 @@ def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, conso
         say(f"(d) ClickHouse sink draining {plan.events:,} events")
         # the sinks as `chatstream sink` builds them, on the bench topic and tables, sharing this
         # process's chDB engine
-        warm = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route(warm_topic, ch_sink_table)])
+        warm = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route("clickhouse", warm_topic, ch_sink_table)])
         drain(warm, settings, sr, WARM_UP)
-        ch_sink = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route(raw_topic, ch_sink_table)])
+        ch_sink = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route("clickhouse", raw_topic, ch_sink_table)])
         ch_sink_rps = drain(ch_sink, settings, sr, plan.events)
+        # background merges of one measurement's parts must not run into the next: finish them
+        ch.command(f"OPTIMIZE TABLE {ch_sink_table} FINAL")
         started = time.perf_counter()
         for part in chunks(rows, settings.sink_batch_rows):
             ch.insert(ch_raw_table, part, column_names=list(CHAT_EVENT_COLUMNS))
         ch_raw_rps = len(rows) / (time.perf_counter() - started)
+        for table in (ch_sink_table, ch_raw_table):
+            ch.command(f"DROP TABLE {table}")
 
         pg_sink_table, pg_raw_table = f"bench_sink_{run}", f"bench_raw_{run}"
         with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
@@ -246,27 +260,28 @@ def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, conso
                 conn.execute(f"CREATE TABLE {table} (LIKE chat_events INCLUDING ALL)")
         say(f"(e) PostgreSQL sink draining {plan.events:,} events")
         pg_warm = build_sink(settings, "postgres", sr, chdb=ch, consumer_group=f"bench-warm-{run}",
-                             routes=[bench_route(warm_topic, pg_sink_table)])  # fmt: skip
+                             routes=[bench_route("postgres", warm_topic, pg_sink_table)])  # fmt: skip
         drain(pg_warm, settings, sr, WARM_UP)
         assert isinstance(pg_warm, PostgresSink)
         pg_warm.close()
         pg_sink = build_sink(settings, "postgres", sr, chdb=ch, consumer_group=f"bench-{run}",
-                             routes=[bench_route(raw_topic, pg_sink_table)])  # fmt: skip
+                             routes=[bench_route("postgres", raw_topic, pg_sink_table)])  # fmt: skip
         assert isinstance(pg_sink, PostgresSink)
+        checkpoint(settings)
         pg_sink_rps = drain(pg_sink, settings, sr, plan.events)
         pg_sink.close()
         columns = ", ".join(CHAT_EVENT_COLUMNS)
         with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
+            checkpoint(settings)
             pg_raw_rps = raw_copy(conn, pg_raw_table, columns, rows, settings.sink_batch_rows)
             # for reference: the same rows in event-time order (a B-tree appends rather than
             # inserts in six places; not what a consumer of six partitions can do)
             conn.execute(f"TRUNCATE {pg_raw_table}")
+            checkpoint(settings)
             by_time = sorted(rows, key=lambda row: (row[1], str(row[0])))
             pg_raw_time_order_rps = raw_copy(conn, pg_raw_table, columns, by_time, settings.sink_batch_rows)
             for table in (pg_sink_table, pg_raw_table):
                 conn.execute(f"DROP TABLE {table}")
-    for table in (ch_sink_table, ch_raw_table):
-        ch.command(f"DROP TABLE {table}")
     admin.delete_topics([raw_topic, warm_topic])
 
     figures = {
@@ -322,6 +337,20 @@ def kafka_order_rows(settings: Settings, topic: str, expected: int) -> list[Any]
         finally:
             consumer.close()
     return rows
+
+
+def settle_heap() -> None:
+    """The benchmark's own data (events, requests, rows: millions of objects) out of the garbage
+    collector's way, so it does not slow the sinks and loops measured in this process."""
+    gc.collect()
+    gc.freeze()
+
+
+def checkpoint(settings: Settings) -> None:
+    """Each PostgreSQL measurement starts from the same state: no dirty pages or WAL of the one
+    before it to write out meanwhile."""
+    with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
 
 
 def raw_copy(conn: psycopg.Connection[Any], table: str, columns: str, rows: list[Any], batch_rows: int) -> float:

@@ -5,14 +5,14 @@ restarted right after a stop gets its partitions at once instead of waiting out 
 At-least-once from Kafka, exactly-once into the store: the sink's writes are idempotent and,
 where the store records consumed offsets itself, the runner resumes from those on assignment.
 A record that cannot be decoded or mapped goes to the dead-letter topic and the sink goes on. A
-store that is down: the batch is retried with backoff (consumption paused, the group kept),
-nothing is committed, and the sink catches up when the store is back.
+store that is down: the write is retried with backoff, consumption stops once the buffers are full
+(paused, the group kept), nothing is committed, and the sink catches up when the store is back.
 
 Batches are flushed by size or age; the tail of a backlog (flushes by size until the consumer
-has caught up) is flushed at once rather than when it is due. Writes overlap consumption (``connectors.pipeline``): a set of batches is prepared on one
-thread and written on another while the loop consumes the next; at most two sets are under way
-and twice the batch size buffered. A set's offsets are committed, in order, only once it has
-landed.
+has caught up) is flushed at once rather than when it is due. Writes overlap consumption
+(``connectors.pipeline``): a set of batches is prepared on one thread and written on another
+while the loop consumes the next; at most two sets are under way and twice the batch size
+buffered. A set's offsets are committed, in order, only once it has landed.
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from chatstream.avro.serde import ConfluentDecoder, WireFormatError
 from connectors.dlq import DeadLetters
 from connectors.pipeline import WritePipeline
-from connectors.sink import Batch, BatchingSink, MappingError, Reject, SinkWriteError, SourceRecord
+from connectors.sink import BatchingSink, MappingError, SinkWriteError, SourceRecord
 
 log = logging.getLogger(__name__)
 

@@ -272,3 +272,39 @@ def test_a_set_given_up_is_read_again_from_its_first_record() -> None:
         runner.flush(retry=False)
     assert consumer.commits == [] and consumer.seeks == [("t", 0, 0)]
     assert runner._positions[("t", 0)] == 0 and sink.pending() == 0
+
+
+class PreparingSink(MemorySink):
+    """Decodes in ``prepare`` (off the consuming thread); ``write_many`` gets what it made."""
+
+    def __init__(self, prepare_fails: bool = False) -> None:
+        super().__init__()
+        self.prepare_fails = prepare_fails
+        self.received: list[Any] = []
+        self.threads: set[str] = set()
+
+    def prepare(self, batches: list[Batch]) -> Any:
+        self.threads.add(threading.current_thread().name)
+        if self.prepare_fails:
+            raise SinkWriteError("registry unreachable")
+        return [len(b.rows) for b in batches]
+
+    def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]:
+        self.threads.add(threading.current_thread().name)
+        self.received.append(prepared)
+        return super().write_many(batches, prepared)
+
+
+def test_a_set_is_prepared_and_written_off_the_consuming_thread() -> None:
+    sink = PreparingSink()
+    runner, _, _ = make_runner(sink, messages(30))
+    runner.run()
+    assert sink.received == [[30]] and len(sink.rows) == 30
+    assert threading.current_thread().name not in sink.threads and len(sink.threads) == 2
+
+
+def test_a_failed_prepare_leaves_the_work_to_the_write() -> None:
+    sink = PreparingSink(prepare_fails=True)
+    runner, consumer, _ = make_runner(sink, messages(30))
+    runner.run()
+    assert sink.received == [None] and len(sink.rows) == 30 and consumer.commits[-1] == {("t", 0): 30}
