@@ -6,8 +6,9 @@
 (c) gateway, one event per request
 (d) ClickHouse sink draining N events from Kafka vs raw clickhouse-connect inserts of the rows
 (e) PostgreSQL sink draining N events vs raw psycopg COPY of the same rows
-The raw baselines write the rows in the order a consumer reads them, as the sinks must; (e) also
-reports COPY of the rows sorted by event time, for reference.
+(d) and (e) run each figure in a process of its own (``bench.stores``), as the sinks run in
+production; the raw baselines write the rows in the order a consumer reads them, as the sinks
+must; (e) also reports COPY of the rows sorted by event time, for reference.
 
 It runs on a stack of its own (``<state>/bench-stack``, port base 24000) brought up through the
 project's code, so a developer's stack and data are never touched. A table first; the last line
@@ -17,7 +18,6 @@ of output is one JSON object of the figures.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import io
 import json
@@ -33,9 +33,7 @@ from typing import Any
 
 import fastavro
 import orjson
-import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
-from confluent_kafka import TopicPartition as KafkaPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
@@ -46,15 +44,8 @@ from chatstream.avro.registry import ContractRegistry
 from chatstream.ids import uuid7
 from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
-from chatstream.stores import clickhouse_client
-from connectors.postgres_sink import PostgresSink
-from chatstream.avro.serde import ConfluentDecoder
-from connectors.main import build_runner, build_sink, registry_fetcher
-from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row
-from connectors.sink import Route, SourceRecord
 from gateway.auth import issue_token, local_secret
 from infra.local import stack
-from pipelines.sinks import CLICKHOUSE_ROUTES, POSTGRES_ROUTES
 
 TOPIC = "chat.actions.v1"
 PRODUCER_CONFIG = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
@@ -140,26 +131,6 @@ def gateway_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
-def drain(sink: Any, settings: Settings, registry: Any, expected: int) -> float:
-    """(d)/(e): a fresh consumer group drains the topic; rows/s from the first record consumed to
-    the last commit (decode, map, write and commit; the group's one-off join is not counted)."""
-    runner = build_runner(settings, sink, registry, group=f"bench-{uuid.uuid4()}")
-    stats = runner.run(idle_exit_s=1.0)
-    assert stats.rows_written == expected, (stats.rows_written, expected)
-    assert stats.first_record_at is not None and stats.last_commit_at is not None
-    return expected / (stats.last_commit_at - stats.first_record_at)
-
-
-def bench_route(kind: str, topic: str, table: str) -> Route:
-    """The production chat_events route of the ``kind`` sink, from the bench topic into a bench table."""
-    (route,) = [r for r in (CLICKHOUSE_ROUTES if kind == "clickhouse" else POSTGRES_ROUTES) if r.table == "chat_events"]
-    return dataclasses.replace(route, topic=topic, table=table)
-
-
-def chunks(rows: list[Any], size: int) -> list[list[Any]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
-
-
 def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, console: Console) -> dict[str, float]:
     plan = QUICK if quick else FULL
     settings = bench_settings(base)
@@ -225,63 +196,17 @@ def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, conso
     if bad:
         raise RuntimeError(f"the gateway refused requests during the benchmark: {bad}")
 
-    # (d) and (e): the sinks drain the raw topic (N records) into fresh tables; the raw baselines
-    # write the same rows in the order a consumer reads them (see kafka_order_rows)
-    say("reading the topic back for the raw baselines' rows")
-    rows = kafka_order_rows(settings, raw_topic, plan.events)
-    settle_heap()
-    ch = clickhouse_client(settings)
-    ch_sink_table, ch_raw_table = f"bench_sink_{run}", f"bench_raw_{run}"
-    for table in (ch_sink_table, ch_raw_table):
-        ch.command(f"CREATE TABLE {table} AS chat_events")
-    # warm both paths (lazy imports, first-insert set-up) so neither side pays it in its timing
-    ch.insert(ch_raw_table, rows[:10], column_names=list(CHAT_EVENT_COLUMNS))
-    ch.command(f"TRUNCATE TABLE {ch_raw_table}")
-    with SchemaRegistryClientCtx(settings) as sr:
-        say(f"(d) ClickHouse sink draining {plan.events:,} events")
-        # the sinks as `chatstream sink` builds them, on the bench topic and tables, sharing this
-        # process's chDB engine
-        warm = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route("clickhouse", warm_topic, ch_sink_table)])
-        drain(warm, settings, sr, WARM_UP)
-        ch_sink = build_sink(settings, "clickhouse", sr, chdb=ch, routes=[bench_route("clickhouse", raw_topic, ch_sink_table)])
-        ch_sink_rps = drain(ch_sink, settings, sr, plan.events)
-        # background merges of one measurement's parts must not run into the next: finish them
-        ch.command(f"OPTIMIZE TABLE {ch_sink_table} FINAL")
-        started = time.perf_counter()
-        for part in chunks(rows, settings.sink_batch_rows):
-            ch.insert(ch_raw_table, part, column_names=list(CHAT_EVENT_COLUMNS))
-        ch_raw_rps = len(rows) / (time.perf_counter() - started)
-        for table in (ch_sink_table, ch_raw_table):
-            ch.command(f"DROP TABLE {table}")
+    # (d) and (e): each figure from a process of its own (bench.stores): the sinks drain the
+    # raw topic into fresh tables; the raw baselines write the same rows in consumer order
+    def store(what: str) -> float:
+        say(f"({'d' if what.startswith('clickhouse') else 'e'}) {what}: {plan.events:,} records")
+        return run_store_measure(settings, what, raw_topic, (warm_topic, WARM_UP), plan.events)
 
-        pg_sink_table, pg_raw_table = f"bench_sink_{run}", f"bench_raw_{run}"
-        with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
-            for table in (pg_sink_table, pg_raw_table):
-                conn.execute(f"CREATE TABLE {table} (LIKE chat_events INCLUDING ALL)")
-        say(f"(e) PostgreSQL sink draining {plan.events:,} events")
-        pg_warm = build_sink(settings, "postgres", sr, chdb=ch, consumer_group=f"bench-warm-{run}",
-                             routes=[bench_route("postgres", warm_topic, pg_sink_table)])  # fmt: skip
-        drain(pg_warm, settings, sr, WARM_UP)
-        assert isinstance(pg_warm, PostgresSink)
-        pg_warm.close()
-        pg_sink = build_sink(settings, "postgres", sr, chdb=ch, consumer_group=f"bench-{run}",
-                             routes=[bench_route("postgres", raw_topic, pg_sink_table)])  # fmt: skip
-        assert isinstance(pg_sink, PostgresSink)
-        checkpoint(settings)
-        pg_sink_rps = drain(pg_sink, settings, sr, plan.events)
-        pg_sink.close()
-        columns = ", ".join(CHAT_EVENT_COLUMNS)
-        with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
-            checkpoint(settings)
-            pg_raw_rps = raw_copy(conn, pg_raw_table, columns, rows, settings.sink_batch_rows)
-            # for reference: the same rows in event-time order (a B-tree appends rather than
-            # inserts in six places; not what a consumer of six partitions can do)
-            conn.execute(f"TRUNCATE {pg_raw_table}")
-            checkpoint(settings)
-            by_time = sorted(rows, key=lambda row: (row[1], str(row[0])))
-            pg_raw_time_order_rps = raw_copy(conn, pg_raw_table, columns, by_time, settings.sink_batch_rows)
-            for table in (pg_sink_table, pg_raw_table):
-                conn.execute(f"DROP TABLE {table}")
+    ch_sink_rps = store("clickhouse-sink")
+    ch_raw_rps = store("clickhouse-raw")
+    pg_sink_rps = store("postgres-sink")
+    pg_raw_rps = store("postgres-raw")
+    pg_raw_time_order_rps = store("postgres-raw-by-time")
     admin.delete_topics([raw_topic, warm_topic])
 
     figures = {
@@ -303,40 +228,15 @@ def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, conso
     return {k: round(v, 2) for k, v in figures.items()}
 
 
-class SchemaRegistryClientCtx:
-    def __init__(self, settings: Settings) -> None:
-        from confluent_kafka.schema_registry import SchemaRegistryClient
-
-        self.client = SchemaRegistryClient({"url": settings.schema_registry_url})
-
-    def __enter__(self) -> Any:
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-
-
-def kafka_order_rows(settings: Settings, topic: str, expected: int) -> list[Any]:
-    """The topic's records as ``chat_events`` rows, decoded in Python, in the order a consumer
-    reads them (runs of each partition, interleaved): the order the sinks write them in, so the
-    raw baselines measure the stores on the same work."""
-    with SchemaRegistryClientCtx(settings) as registry:
-        decoder = ConfluentDecoder(registry_fetcher(registry))
-        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-        partitions = admin.list_topics(topic, timeout=30).topics[topic].partitions
-        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-read-{uuid.uuid4()}",
-                             "enable.auto.commit": False})  # fmt: skip
-        consumer.assign([KafkaPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        rows: list[Any] = []
-        try:
-            while len(rows) < expected:
-                for msg in consumer.consume(5000, timeout=5):
-                    if msg.error() is None:
-                        record = SourceRecord(topic, msg.partition() or 0, msg.offset() or 0, decoder.decode(msg.value()))
-                        rows.append(chat_event_row(record))
-        finally:
-            consumer.close()
-    return rows
+def run_store_measure(settings: Settings, what: str, topic: str, warm: tuple[str, int], expected: int) -> float:
+    """One of (d)/(e) in a fresh process (``python -m bench.stores``); its rows/s."""
+    env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir), "CHATSTREAM_PORT_BASE": str(settings.port_base)}
+    done = subprocess.run([sys.executable, "-m", "bench.stores", what, topic, warm[0], str(warm[1]), str(expected)],
+                          capture_output=True, text=True, env=env)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.stores {what} failed:\n{done.stderr[-3000:]}")
+    figure: float = json.loads(done.stdout.strip().splitlines()[-1])["rows_per_s"]
+    return figure
 
 
 def settle_heap() -> None:
@@ -344,23 +244,6 @@ def settle_heap() -> None:
     collector's way, so it does not slow the sinks and loops measured in this process."""
     gc.collect()
     gc.freeze()
-
-
-def checkpoint(settings: Settings) -> None:
-    """Each PostgreSQL measurement starts from the same state: no dirty pages or WAL of the one
-    before it to write out meanwhile."""
-    with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
-
-
-def raw_copy(conn: psycopg.Connection[Any], table: str, columns: str, rows: list[Any], batch_rows: int) -> float:
-    """(e)'s baseline: psycopg COPY of the rows, ``batch_rows`` a transaction; rows/s."""
-    started = time.perf_counter()
-    for part in chunks(rows, batch_rows):
-        with conn.transaction(), conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in part:
-                copy.write_row(row)
-    return len(rows) / (time.perf_counter() - started)
 
 
 def _report(console: Console, plan: Plan, f: dict[str, float], saturated: LoadResult, single: LoadResult) -> None:

@@ -11,7 +11,6 @@ stops the others and the supervisor exits 1, for the process manager to restart 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
