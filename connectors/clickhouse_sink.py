@@ -1,7 +1,7 @@
 """Kafka to ClickHouse (chDB in-process, or a server): idempotent batch inserts.
 
-Each batch is one insert (one part: atomic) carrying an insert deduplication token made from
-table, topic, partition and offset range, so a retried batch is dropped by ClickHouse itself.
+Each write is one insert carrying an insert deduplication token made from table, topic, partition
+and offset range (of every batch it holds), so a retried write is dropped by ClickHouse itself.
 Rows carry their Kafka coordinates; on assignment the sink resumes after the highest offset the
 table holds, so a crash between insert and commit neither loses nor doubles a batch. Tables are
 ReplacingMergeTree keyed by ``event_id`` (and its sort key), collapsing replays that reach
@@ -10,9 +10,9 @@ Kafka twice.
 With embedded chDB and a route that has ``native_select``, the sink decodes in the engine: the
 batches of one route (all its partitions taken at a flush) go to a scratch file read with
 ClickHouse's ``AvroConfluent`` format in one INSERT ... SELECT (writer schemas from the registry),
-mapped by the route's SELECT expressions, each row given its own Kafka partition and offset, the
-token made from every batch's. A set the engine cannot read (a corrupt record, an unknown schema id) falls back to
-decoding record by record in Python; the records that fail there too come back as rejects.
+mapped by the route's SELECT expressions, each row given its own Kafka partition and offset. A set
+the engine cannot read (a corrupt record, an unknown schema id) falls back to decoding record by
+record in Python, batch by batch; the records that fail there too come back as rejects.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class ClickHouseSink(BatchingSink):
     def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]:
         if not self.native:
             for batch in batches:
-                self._insert_rows(batch, batch.rows, batch.dedup_token)
+                self._insert_rows(batch, batch.rows)
             return []
         rejects: list[Reject] = []
         for group in by_route(batches):
@@ -69,17 +69,17 @@ class ClickHouseSink(BatchingSink):
             for batch in group:
                 rows, failed = decode_each(batch, self.decode)  # type: ignore[arg-type]
                 if rows:
-                    self._insert_rows(batch, rows, batch.dedup_token)
+                    self._insert_rows(batch, rows)
                 rejects += failed
         return rejects
 
-    def _insert_rows(self, batch: Batch, rows: list[Row], token: str) -> None:
+    def _insert_rows(self, batch: Batch, rows: list[Row]) -> None:
         try:
             self.client.insert(
                 batch.route.table,
                 rows,
                 column_names=list(batch.route.columns),
-                settings={"insert_deduplication_token": token},
+                settings={"insert_deduplication_token": batch.dedup_token},
             )
         except Exception as exc:  # noqa: BLE001 - clickhouse-connect and chDB raise many kinds
             raise SinkWriteError(f"ClickHouse insert into {batch.route.table} failed: {exc}") from exc

@@ -1,13 +1,14 @@
 """Kafka to PostgreSQL: rows and consumed offsets committed in one transaction (exactly once).
 
-The fast path COPYs the batches of a flush (every partition taken) straight into the table; if any
-row is already there (a replay), the transaction is rolled back and they go through a staging table with
-``INSERT ... ON CONFLICT DO NOTHING``. Either way the offsets row commits with the rows, and on
-assignment the sink resumes from the offsets the database holds.
+The fast path COPYs the batches of a flush (every partition taken) straight into the table; if
+any row is already there (a replay), the transaction is rolled back and they go through a staging
+table with ``INSERT ... ON CONFLICT DO NOTHING``. Either way each partition's offsets row commits
+with the rows, and on assignment the sink resumes from the offsets the database holds.
 
 Given a decoding engine (an in-memory chDB client) and the registry URL, the sink decodes the
-batches of a flush together (one query per table) in that engine (``connectors.native``) into tab-separated text that COPY reads as is, and
-falls back to Python decoding for a batch the engine cannot read. Timestamps travel in UTC: the
+batches of a flush together (one query per table, in ``prepare``, while the runner writes the
+previous flush) in that engine (``connectors.native``) into tab-separated text that COPY reads as
+is, and falls back to Python decoding for a batch the engine cannot read. Timestamps travel in UTC: the
 connection's time zone is UTC.
 """
 

@@ -2,11 +2,11 @@
 
 ``add(record)`` maps a decoded Kafka record to a row and buffers it per (topic, partition); a
 sink that decodes natively (``native = True``) takes ``add_raw(topic, partition, offset, key,
-value)`` with the framed bytes instead, and its ``write`` hands back the records it could not
-decode as rejects;
-``take_batches()`` hands the buffers to the runner, which calls ``prepare(batches)`` (optional
-decoding, overlapping the previous write) and ``write_many(batches, prepared)`` (by default
-``write(batch)`` for each; a sink may write a whole set at once), and only then commits offsets. A failed write means no commit. Every write is idempotent: the same batches written
+value)`` with the framed bytes instead, and its writes hand back the records it could not decode
+as rejects. ``take_batches()`` hands the buffers to the runner, which calls ``prepare(batches)``
+(optional decoding, overlapping the previous write) and ``write_many(batches, prepared)`` (by
+default ``write(batch)`` for each; a sink may write a whole set at once), and only then commits
+offsets. A failed write means no commit. Every write is idempotent: the same batches written
 twice leave the store as if written once.
 
     SinkError
