@@ -113,7 +113,10 @@ def serve_worker() -> None:
     listener = socket.socket(family, kind, proto)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    listener.bind(address)
+    try:
+        listener.bind(address)
+    except OSError as exc:
+        sys.exit(f"error: gateway worker cannot listen on {settings.gateway_host}:{settings.gateway_listen_port}: {exc}")
     listener.listen(2048)
     config = uvicorn.Config(create_app(build_gateway(settings)), **SERVER_OPTIONS)
     _Server(config).run(sockets=[listener])
