@@ -240,8 +240,8 @@ def run_store_measure(settings: Settings, what: str, topic: str, warm: tuple[str
 
 
 def settle_heap() -> None:
-    """The benchmark's own data (events, requests, rows: millions of objects) out of the garbage
-    collector's way, so it does not slow the sinks and loops measured in this process."""
+    """The benchmark's own data (events, requests: millions of objects) out of the garbage
+    collector's way, so it does not slow the raw loop and the load generator of this process."""
     gc.collect()
     gc.freeze()
 

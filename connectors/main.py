@@ -88,6 +88,7 @@ def build_runner(
             "isolation.level": "read_committed",
             "fetch.max.bytes": 52_428_800,
             "queued.max.messages.kbytes": 262_144,
+            # librdkafka's 1,000 ms left the consumer idle 0.2-0.4 s mid-drain (bench/RESULTS.md)
             "fetch.queue.backoff.ms": 20,
         }
     )
