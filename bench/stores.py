@@ -18,6 +18,7 @@ import dataclasses
 import gc
 import json
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -29,27 +30,33 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from chatstream.avro.serde import ConfluentDecoder
+from chatstream.cli.sinks import build_runner, build_sink, registry_fetcher, routes_for
 from chatstream.settings import Settings, load_settings
 from chatstream.stores import clickhouse_client
-from connectors.main import build_runner, build_sink, registry_fetcher
-from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row
-from connectors.postgres_sink import PostgresSink
-from connectors.sink import BatchingSink, Route, SourceRecord
-from pipelines.sinks import CLICKHOUSE_ROUTES, POSTGRES_ROUTES
+from connectors.health import Progress, SinkMetrics
+from connectors.mappings import CHAT_EVENT_COLUMNS, chat_event_row
+from connectors.sink import Route, Sink
 
 MEASURES = ("clickhouse-sink", "clickhouse-raw", "postgres-sink", "postgres-raw", "postgres-raw-by-time")
 
 
 def bench_route(kind: str, topic: str, table: str) -> Route:
     """The production chat_events route of the ``kind`` sink, from the bench topic into a bench table."""
-    (route,) = [r for r in (CLICKHOUSE_ROUTES if kind == "clickhouse" else POSTGRES_ROUTES) if r.table == "chat_events"]
+    (route,) = [r for r in routes_for(kind) if r.table == "chat_events"]
     return dataclasses.replace(route, topic=topic, table=table)
 
 
-def drain(settings: Settings, sink: BatchingSink, registry: SchemaRegistryClient, expected: int) -> float:
+def sink_for(settings: Settings, kind: str, registry: SchemaRegistryClient, route: Route, group: str,
+             store: Any = None) -> tuple[Sink, SinkMetrics]:  # fmt: skip
+    """The sink as ``chatstream sink <kind>`` builds it, on the bench's route and group."""
+    metrics = SinkMetrics(kind, Progress(float("inf")))
+    return build_sink(settings, kind, registry, metrics, routes=[route], consumer_group=group, store=store), metrics
+
+
+def drain(settings: Settings, sink: Sink, metrics: SinkMetrics, route: Route, group: str, expected: int) -> float:
     """A fresh consumer group drains the topic; rows/s from the first record consumed to the
     last commit (decode, map, write and commit; the group's one-off join is not counted)."""
-    runner = build_runner(settings, sink, registry, group=f"bench-{uuid.uuid4()}")
+    runner = build_runner(settings, sink, [route], threading.Event(), Progress(float("inf")), metrics, group=group)
     stats = runner.run(idle_exit_s=1.0)
     assert stats.rows_written == expected, (stats.rows_written, expected)
     assert stats.first_record_at is not None and stats.last_commit_at is not None
@@ -70,8 +77,7 @@ def kafka_order_rows(settings: Settings, registry: SchemaRegistryClient, topic: 
         while len(rows) < expected:
             for msg in consumer.consume(5000, timeout=5):
                 if msg.error() is None:
-                    record = SourceRecord(topic, msg.partition() or 0, msg.offset() or 0, decoder.decode(msg.value()))
-                    rows.append(chat_event_row(record))
+                    rows.append(chat_event_row(decoder.decode(msg.value()), topic, msg.partition() or 0, msg.offset() or 0))
     finally:
         consumer.close()
     gc.collect()
@@ -102,11 +108,11 @@ def measure(settings: Settings, what: str, topic: str, warm: tuple[str, int], ex
             try:
                 if what == "clickhouse-sink":
                     # the sink as `chatstream sink clickhouse` builds it; a warm-up drain first
-                    sink = build_sink(settings, "clickhouse", registry, chdb=ch,
-                                      routes=[bench_route(kind, warm_topic, table)])  # fmt: skip
-                    drain(settings, sink, registry, warm_count)
-                    sink = build_sink(settings, "clickhouse", registry, chdb=ch, routes=[bench_route(kind, topic, table)])
-                    return drain(settings, sink, registry, expected)
+                    for route, count in ((bench_route(kind, warm_topic, table), warm_count), (bench_route(kind, topic, table), expected)):
+                        group = f"bench-{uuid.uuid4()}"
+                        sink, metrics = sink_for(settings, kind, registry, route, group)
+                        figure = drain(settings, sink, metrics, route, group, count)
+                    return figure
                 rows = kafka_order_rows(settings, registry, topic, expected)
                 ch.insert(table, rows[:10], column_names=list(CHAT_EVENT_COLUMNS))  # warm the path
                 ch.command(f"TRUNCATE TABLE {table}")
@@ -121,17 +127,15 @@ def measure(settings: Settings, what: str, topic: str, warm: tuple[str, int], ex
             try:
                 if what == "postgres-sink":
                     # as `chatstream sink postgres` builds it (its own in-memory chDB decoder)
-                    warm_up = build_sink(settings, "postgres", registry, consumer_group=f"bench-warm-{table}",
-                                         routes=[bench_route(kind, warm_topic, table)])  # fmt: skip
-                    assert isinstance(warm_up, PostgresSink)
-                    drain(settings, warm_up, registry, warm_count)
+                    route, group = bench_route(kind, warm_topic, table), f"bench-warm-{table}"
+                    warm_up, metrics = sink_for(settings, kind, registry, route, group)
+                    drain(settings, warm_up, metrics, route, group, warm_count)
                     warm_up.close()
-                    sink = build_sink(settings, "postgres", registry, consumer_group=f"bench-{table}",
-                                      routes=[bench_route(kind, topic, table)], chdb=warm_up.engine)  # fmt: skip
-                    assert isinstance(sink, PostgresSink)
+                    route, group = bench_route(kind, topic, table), f"bench-{table}"
+                    sink, metrics = sink_for(settings, kind, registry, route, group)
                     checkpoint(settings)
                     try:
-                        return drain(settings, sink, registry, expected)
+                        return drain(settings, sink, metrics, route, group, expected)
                     finally:
                         sink.close()
                 rows = kafka_order_rows(settings, registry, topic, expected)

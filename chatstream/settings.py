@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     sink_batch_interval_s: float = Field(
         default=1.0, gt=0, description="Longest a row waits in a sink buffer."
     )
+    sink_stall_after_s: float = Field(
+        default=60.0, gt=0,
+        description="A sink with work waiting that made no progress this long reports not ready.",
+    )  # fmt: skip
+    sink_health_port: int | None = Field(
+        default=None,
+        description="Port of a sink's /metrics, /healthz and /readyz; unset = port base + 85 "
+        "(ClickHouse sink) or + 86 (PostgreSQL sink).",
+    )
 
     @field_validator("state_dir")
     @classmethod
@@ -138,6 +147,10 @@ class Settings(BaseSettings):
     @property
     def gateway_listen_port(self) -> int:
         return self.gateway_port or self.port_base + 80
+
+    def sink_port(self, kind: str) -> int:
+        """Where ``chatstream sink <kind>`` serves its metrics and readiness."""
+        return self.sink_health_port or self.port_base + {"clickhouse": 85, "postgres": 86}[kind]
 
     @property
     def gateway_url(self) -> str:

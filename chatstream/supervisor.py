@@ -4,6 +4,8 @@ Each component is its own process (``chatstream gateway``, ``chatstream sink cli
 ``chatstream sink postgres``), as in production, so a Python process's GIL never couples them.
 SIGINT/SIGTERM is passed to every child, which stops accepting, flushes and commits, and exits;
 the supervisor exits 0 when all did. A child that dies on its own stops the others (exit 1).
+While they run, each child's ``/readyz`` is polled and every change is printed (a sink that
+stopped making progress says why).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+
+import httpx
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +39,11 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, components: Sequence[str], *, log_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, components: Sequence[str], *, log_dir: Path, env: Mapping[str, str],
+                 readiness: Mapping[str, str] | None = None) -> None:  # fmt: skip
         self.components = list(components)
+        self.readiness = dict(readiness or {})  # component -> its /readyz URL
+        self._ready: dict[str, bool] = {}
         self.log_dir = log_dir
         self.env = dict(env)
         self.children: list[Child] = []
@@ -71,6 +78,7 @@ class Supervisor:
                     log.error("%s exited with %s; see %s", child.name, child.process.returncode, child.log_file)
                 self.stop()
                 break
+            self._watch_readiness()
             time.sleep(0.2)
         deadline = time.monotonic() + grace_s
         for child in self.children:
@@ -83,12 +91,31 @@ class Supervisor:
         clean = all(c.process.returncode == 0 for c in self.children)
         return 0 if clean and not self._failed else 1
 
+    def _watch_readiness(self, every_s: float = 2.0) -> None:
+        now = time.monotonic()
+        if now - getattr(self, "_last_watch", 0.0) < every_s:
+            return
+        self._last_watch = now
+        for name, url in self.readiness.items():
+            try:
+                answer = httpx.get(url, timeout=1)
+            except httpx.HTTPError:
+                continue  # not listening yet, or going away: the exit check speaks for it
+            ready = answer.status_code == 200
+            if self._ready.get(name) != ready:
+                reason = ""
+                if not ready and "json" in answer.headers.get("content-type", ""):
+                    reason = f": {answer.json().get('reason', '')}"
+                print(f"{name}: {'ready' if ready else 'NOT READY'}{reason}", flush=True)
+                self._ready[name] = ready
+
     def running(self) -> bool:
         return all(c.process.poll() is None for c in self.children)
 
 
-def run_platform(components: Sequence[str], *, log_dir: Path, env: Mapping[str, str] | None = None) -> int:
-    supervisor = Supervisor(components, log_dir=log_dir, env=env if env is not None else os.environ)
+def run_platform(components: Sequence[str], *, log_dir: Path, env: Mapping[str, str] | None = None,
+                 readiness: Mapping[str, str] | None = None) -> int:  # fmt: skip
+    supervisor = Supervisor(components, log_dir=log_dir, env=env if env is not None else os.environ, readiness=readiness)
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
     supervisor.start()

@@ -49,9 +49,14 @@ class TopicSpec:
         }
 
 
+def dead_letter_name(topic: str) -> str:
+    """``dlq.<topic>``: where records of ``topic`` that cannot be stored are parked."""
+    return f"dlq.{topic}"
+
+
 def dead_letter(source: TopicSpec, retention_ms: int = 14 * DAY_MS) -> TopicSpec:
     """The dead-letter topic of ``source``: ``dlq.<source>``, one partition per source's."""
-    return TopicSpec(f"dlq.{source.name}", source.partitions, retention_ms)
+    return TopicSpec(dead_letter_name(source.name), source.partitions, retention_ms)
 
 
 @dataclass(frozen=True)

@@ -1,116 +1,153 @@
-"""Kafka to ClickHouse (chDB in-process, or a server): idempotent batch inserts.
+"""Kafka to ClickHouse (chDB in-process, or a server over HTTP): idempotent batch inserts.
 
-Each write is one insert carrying an insert deduplication token made from table, topic, partition
-and offset range (of every batch it holds), so a retried write is dropped by ClickHouse itself.
-Rows carry their Kafka coordinates; on assignment the sink resumes after the highest offset the
-table holds, so a crash between insert and commit neither loses nor doubles a batch. Tables are
-ReplacingMergeTree keyed by ``event_id`` (and its sort key), collapsing replays that reach
-Kafka twice.
+A flush is decoded in ``prepare`` (``connectors.decoding``: ClickHouse's engine renders Native
+blocks, or Python rows for a set the engine cannot read) and written here, one insert per route,
+each with an insert deduplication token made from table, topic, partitions and offset ranges, so a
+retried write is dropped by ClickHouse itself. An insert the store refuses is narrowed down to the
+rows at fault (``connectors.narrowing``, every part with a token of its own), which are
+dead-lettered; the rest lands.
 
-With embedded chDB and a route that has ``native_select``, the sink decodes in the engine: the
-batches of one route (all its partitions taken at a flush) go to a scratch file read with
-ClickHouse's ``AvroConfluent`` format in one INSERT ... SELECT (writer schemas from the registry),
-mapped by the route's SELECT expressions, each row given its own Kafka partition and offset. A set
-the engine cannot read (a corrupt record, an unknown schema id) falls back to decoding record by
-record in Python, batch by batch; the records that fail there too come back as rejects.
+Resume: an insert is atomic per part, not per statement (one flush can touch several Kafka
+partitions and several months), so a crash can leave a flush half landed. After the dead letters
+of a flush are acknowledged, the sink writes a watermark per partition (``chatstream_sink_offsets``,
+the next offset to read). On assignment it resumes after the watermark or Kafka's committed offset,
+whichever is further, and skips the records past it that the table already holds: a flush cut
+short by a crash is completed, not doubled. Tables are ReplacingMergeTree keyed by ``event_id``
+(and its sort key), which also collapses the same event sent twice to Kafka.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from connectors.native import by_route, decode_each, quote, scratch_file, select_from, set_token
-from connectors.sink import (
-    Batch,
-    BatchingSink,
-    Reject,
-    Route,
-    Row,
-    SinkWriteError,
-    TopicPartition,
-)
+from connectors.decoding import Decoded, Decoder
+from connectors.engine import set_token
+from connectors.errors import RefusedWriteError, SinkWriteError, TransientWriteError
+from connectors.narrowing import narrow
+from connectors.sink import Batch, DeadLetter, Reject, Route, TopicPartition, describe, next_offsets
 
-class ClickHouseSink(BatchingSink):
+log = logging.getLogger(__name__)
+
+OFFSETS_TABLE = "chatstream_sink_offsets"
+
+# ClickHouse error codes that say "not now" (or "not set up"), never "not these rows"
+TRANSIENT_CODES = frozenset({
+    159, 160, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 394, 425, 999, 1000,
+    # the store is not set up (yet): missing database, table or column, access
+    16, 47, 60, 81, 192, 193, 194, 497, 516,
+})  # fmt: skip
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def classify(exc: BaseException) -> type[SinkWriteError]:
+    """What a failed ClickHouse write means: transient (retry as is) or a refusal (narrow)."""
+    from clickhouse_connect.driver import exceptions as ch
+
+    code = getattr(exc, "code", None)
+    if code is None:
+        found = _CODE.search(str(exc))
+        code = int(found.group(1)) if found else None
+    if code == 252 and "partitions for single INSERT" in str(exc):
+        return RefusedWriteError  # too many partitions in one insert: smaller inserts pass
+    if code in TRANSIENT_CODES:
+        return TransientWriteError
+    if code is None and isinstance(exc, (ch.OperationalError, ch.InterfaceError, ConnectionError, TimeoutError, OSError)):
+        return TransientWriteError  # no answer from the server at all
+    return RefusedWriteError
+
+
+class ClickHouseSink:
     name = "clickhouse"
 
-    def __init__(
-        self,
-        client: Any,
-        routes: Iterable[Route],
-        *,
-        registry_url: str | None = None,
-        decode: Callable[[bytes], dict[str, Any]] | None = None,
-    ) -> None:
-        """``registry_url`` and ``decode`` switch on native decoding (embedded chDB only):
-        the engine reads writer schemas from the registry; ``decode`` is the Python fallback."""
-        super().__init__(routes)
+    def __init__(self, client: Any, decoder: Decoder, routes: Iterable[Route], consumer_group: str) -> None:
+        """``client``: clickhouse-connect's, chDB (``chdb://``) or a server (``http://``);
+        ``decoder``: an ``EngineDecoder`` rendering ``Native``, or a ``PythonDecoder``."""
         self.client = client
-        self.registry_url = registry_url
-        self.decode = decode
-        self.native = registry_url is not None and decode is not None
+        self.tables = {route.topic: route.table for route in routes}
+        self.decoder = decoder
+        self.consumer_group = consumer_group
 
-    def write(self, batch: Batch) -> list[Reject]:
-        return self.write_many([batch])
+    def prepare(self, batches: list[Batch]) -> list[Decoded]:
+        return self.decoder.decode(batches)
 
-    def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]:
-        if not self.native:
-            for batch in batches:
-                self._insert_rows(batch, batch.rows)
-            return []
-        rejects: list[Reject] = []
-        for group in by_route(batches):
-            if group[0].route.native_select is not None:
-                try:
-                    self._insert_native(group)
-                    continue
-                except Exception:  # noqa: BLE001 - any engine-side failure: try record by record
-                    pass
-            for batch in group:
-                rows, failed = decode_each(batch, self.decode)  # type: ignore[arg-type]
-                if rows:
-                    self._insert_rows(batch, rows)
-                rejects += failed
-        return rejects
+    def write(self, prepared: list[Decoded], dead_letter: DeadLetter) -> int:
+        rejects = [reject for part in prepared for reject in part.rejects]
+        written = 0
+        for part in prepared:
+            if part.size:
+                refused = self._insert_narrowing(part, set_token(part.batches))
+                rejects += refused
+                written += part.size - len(refused)
+        if rejects:
+            dead_letter(rejects)
+        self._store_watermarks([b for part in prepared for b in part.batches])
+        return written
 
-    def _insert_rows(self, batch: Batch, rows: list[Row]) -> None:
+    def _insert_narrowing(self, part: Decoded, token: str) -> list[Reject]:
         try:
-            self.client.insert(
-                batch.route.table,
-                rows,
-                column_names=list(batch.route.columns),
-                settings={"insert_deduplication_token": batch.dedup_token},
-            )
-        except Exception as exc:  # noqa: BLE001 - clickhouse-connect and chDB raise many kinds
-            raise SinkWriteError(f"ClickHouse insert into {batch.route.table} failed: {exc}") from exc
+            self._insert(part, token)
+            return []
+        except RefusedWriteError as exc:
+            log.warning("ClickHouse refused an insert into %s of %s (%s); narrowing it down",
+                        part.route.table, describe(part.batches), exc)  # fmt: skip
+            refusal = exc
 
-    def _insert_native(self, group: list[Batch]) -> None:
-        """One INSERT ... SELECT for the batches of one route, with one deduplication token."""
-        assert self.registry_url is not None
-        route = group[0].route
-        with scratch_file(group) as path:
-            select = select_from(group, path, self.registry_url)
-            self.client.command(
-                f"INSERT INTO {route.table} ({', '.join(route.columns)}) {select}, "
-                f"insert_deduplication_token = {quote(set_token(group))}"
-            )
+        def attempt(indices: Sequence[int]) -> None:
+            self._insert(part.part(indices), f"{token}/{indices[0]}+{len(indices)}")
 
-    def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        refused = narrow(range(part.size), attempt, refusal)
+        return [Reject(part.record(i), error) for i, error in refused]
+
+    def _insert(self, part: Decoded, token: str) -> None:
+        table, columns = part.route.table, list(part.route.columns)
+        settings = {"insert_deduplication_token": token}
+        try:
+            if part.rows is not None:
+                self.client.insert(table, part.rows, column_names=columns, settings=settings)
+            else:
+                self.client.raw_insert(table, columns, insert_block=part.data, fmt=part.fmt, settings=settings)
+        except Exception as exc:  # noqa: BLE001 - clickhouse-connect, chDB and row encoding raise many kinds
+            raise classify(exc)(f"ClickHouse insert into {table} failed: {exc}") from exc
+
+    def _store_watermarks(self, batches: list[Batch]) -> None:
+        ends = next_offsets(batches)
+        rows = [(self.consumer_group, topic, partition, end) for (topic, partition), end in ends.items()]
+        try:
+            self.client.insert(OFFSETS_TABLE, rows, column_names=["consumer_group", "topic", "kafka_partition", "next_offset"])
+        except Exception as exc:  # noqa: BLE001
+            raise TransientWriteError(f"ClickHouse watermark not stored: {exc}") from exc
+
+    def resume_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         wanted = set(partitions)
-        found: dict[TopicPartition, int] = {}
-        for topic in {t for t, _ in wanted}:
-            route = self.routes.get(topic)
-            if route is None:
-                continue
-            try:
-                result = self.client.query(
-                    f"SELECT kafka_partition, max(kafka_offset) FROM {route.table} "
-                    "WHERE kafka_topic = {topic:String} GROUP BY kafka_partition",
-                    parameters={"topic": topic},
-                )
-            except Exception as exc:  # noqa: BLE001
-                raise SinkWriteError(f"ClickHouse offsets of {route.table} unreadable: {exc}") from exc
-            for partition, offset in result.result_rows:
-                if (topic, int(partition)) in wanted:
-                    found[(topic, int(partition))] = int(offset) + 1
+        result = self._query(
+            f"SELECT topic, kafka_partition, max(next_offset) FROM {OFFSETS_TABLE} "
+            "WHERE consumer_group = {group:String} GROUP BY topic, kafka_partition",
+            {"group": self.consumer_group},
+        )
+        return {(t, int(p)): int(o) for t, p, o in result if (t, int(p)) in wanted}
+
+    def stored_offsets_from(self, starts: dict[TopicPartition, int]) -> dict[TopicPartition, set[int]]:
+        found: dict[TopicPartition, set[int]] = {}
+        for topic in {t for t, _ in starts}:
+            arms = " OR ".join(f"(kafka_partition = {p} AND kafka_offset >= {o})" for (t, p), o in starts.items() if t == topic)
+            result = self._query(
+                f"SELECT kafka_partition, kafka_offset FROM {self.tables[topic]} "
+                f"WHERE kafka_topic = {{topic:String}} AND ({arms})",
+                {"topic": topic},
+            )
+            for partition, offset in result:
+                found.setdefault((topic, int(partition)), set()).add(int(offset))
         return found
+
+    def _query(self, sql: str, parameters: dict[str, Any]) -> list[Sequence[Any]]:
+        try:
+            return list(self.client.query(sql, parameters=parameters).result_rows)
+        except Exception as exc:  # noqa: BLE001
+            raise TransientWriteError(f"ClickHouse offsets unreadable: {exc}") from exc
+
+    def close(self) -> None:
+        """The client belongs to whoever made it."""
+

@@ -1,11 +1,13 @@
-"""The sink runner's writes, off the consuming thread: prepare on one thread, write on another.
+"""The runner's writes, off the consuming thread: prepare on one thread, write on another.
 
-A set of batches is first prepared (``sink.prepare``: decoding, no store I/O), then written
-(``sink.write_many``), each stage a single thread, so sets land in the order they were taken
-while the next set is prepared and the one after is consumed. The stores' engines and drivers
-release the GIL while they work, so the stages overlap for real. A write that fails is retried
-with backoff on the writer thread until it lands, or until told to give up (stopping, a
-rebalance), then it raises SinkWriteError.
+A flush is first prepared (``sink.prepare``: decoding, no store I/O), then written, each stage a
+single thread, so flushes land in the order they were taken while the next is prepared and the
+one after is consumed. The stores' engines and drivers release the GIL while they work, so the
+stages overlap for real. The writer parks the records rejected before decoding (not Confluent-
+framed) as dead letters first, then calls ``sink.write``, which parks its own rejects before it
+stores offsets. A transient failure is retried with backoff (decoding again if decoding was what
+failed) until it lands or the pipeline is told to give up (stopping, a rebalance); then the
+flush's future raises TransientWriteError.
 """
 
 from __future__ import annotations
@@ -15,32 +17,42 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sink import Batch, BatchingSink, Reject, SinkWriteError
+from connectors.dlq import DeadLetters
+from connectors.errors import SinkWriteError
+from connectors.health import Progress, SinkMetrics
+from connectors.policy import FlushPolicy, next_backoff
+from connectors.sink import Batch, Reject, Sink, describe
 
 log = logging.getLogger(__name__)
 
-Written = list[tuple[Batch, list[Reject]]]  # each batch of a set with its rejects
+
+@dataclass
+class Landed:
+    rows: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)  # by source topic
 
 
 @dataclass
 class InFlight:
-    """A set taken from the buffers, and the consumer positions it completes."""
+    """A flush taken from the buffers, and the consumer positions it completes."""
 
     batches: list[Batch]
     positions: dict[tuple[str, int], int]
-    written: Future[Written]
+    written: Future[Landed]
 
 
 class WritePipeline:
-    def __init__(self, sink: BatchingSink, backoff: tuple[float, float], stopping: threading.Event,
-                 on_failure: Callable[[str], None]) -> None:  # fmt: skip
+    def __init__(self, sink: Sink, dead_letters: DeadLetters, policy: FlushPolicy, stopping: threading.Event,
+                 progress: Progress, metrics: SinkMetrics) -> None:  # fmt: skip
         self.sink = sink
-        self.backoff_initial_s, self.backoff_max_s = backoff
+        self.dead_letters = dead_letters
+        self.policy = policy
         self.stopping = stopping
-        self.on_failure = on_failure
+        self.progress = progress
+        self.metrics = metrics
         self.give_up = threading.Event()  # tells writes under way to stop retrying
         self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{sink.name}-prepare")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{sink.name}-write")
@@ -49,9 +61,9 @@ class WritePipeline:
     def __len__(self) -> int:
         return len(self._sets)
 
-    def submit(self, batches: list[Batch], positions: dict[tuple[str, int], int], retry: bool) -> None:
+    def submit(self, batches: list[Batch], early: list[Reject], positions: dict[tuple[str, int], int]) -> None:
         prepared = self._preparer.submit(self.sink.prepare, batches) if batches else None
-        written = self._writer.submit(self._write_all, batches, prepared, retry)
+        written = self._writer.submit(self._write, batches, early, prepared)
         self._sets.append(InFlight(batches, positions, written))
 
     def oldest(self) -> InFlight | None:
@@ -61,7 +73,7 @@ class WritePipeline:
         return self._sets.popleft()
 
     def abandon(self) -> list[InFlight]:
-        """Every set still under way, given up and waited for (their writes may or may not land)."""
+        """Every flush still under way, given up and waited for (their writes may or may not land)."""
         self.give_up.set()
         sets = list(self._sets)
         self._sets.clear()
@@ -76,30 +88,43 @@ class WritePipeline:
         self._writer.shutdown(wait=True)
 
     # -- on the writer thread -----------------------------------------------------------------
-    def _write_all(self, batches: list[Batch], prepared: Future[Any] | None, retry: bool) -> Written:
-        if not batches:
-            return []
-        try:
-            ready = prepared.result() if prepared is not None else None
-        except SinkWriteError:
-            ready = None  # e.g. the registry was unreachable: write_many prepares again, retried
-        rejects = self._write(batches, ready, retry)
-        by_partition: dict[tuple[str, int], list[Reject]] = {}
-        for reject in rejects:
-            by_partition.setdefault((reject.record.topic, reject.record.partition), []).append(reject)
-        return [(batch, by_partition.get((batch.topic, batch.partition), [])) for batch in batches]
+    def _write(self, batches: list[Batch], early: list[Reject], prepared: Future[Any] | None) -> Landed:
+        landed = Landed()
 
-    def _write(self, batches: list[Batch], prepared: Any, retry: bool) -> list[Reject]:
-        delay = self.backoff_initial_s
+        def dead_letter(rejects: list[Reject]) -> None:
+            self.dead_letters.park(rejects)
+            for reject in rejects:
+                topic = reject.record.topic
+                landed.dead_letters[topic] = landed.dead_letters.get(topic, 0) + 1
+
+        delay = self.policy.backoff_initial_s
         while True:
+            landed.dead_letters.clear()
             try:
-                return self.sink.write_many(batches, prepared)
+                if early:
+                    dead_letter(early)
+                if batches:
+                    ready = prepared.result() if prepared is not None else self.sink.prepare(batches)
+                    landed.rows = self.sink.write(ready, dead_letter)
+                return landed
             except SinkWriteError as exc:
-                self.on_failure(str(exc))
-                if not retry or self.stopping.is_set() or self.give_up.is_set():
+                prepared = None  # decode again on the retry: the registry may have been the cause
+                self.progress.failed(str(exc))
+                if self.give_up.is_set() or self.stopping.is_set():
                     raise
-                log.warning("%s: write of %s failed (%s); retrying in %.1fs", self.sink.name,
-                            ", ".join(b.dedup_token for b in batches), exc, delay)  # fmt: skip
+                self.metrics.labels(self.metrics.retries).inc()
+                log.warning("%s: write of %s failed (%s); retrying in %.1fs", self.sink.name, describe(batches), exc, delay)
                 if self.give_up.wait(delay) or self.stopping.is_set():
                     raise
-                delay = min(delay * 2, self.backoff_max_s)
+                delay = next_backoff(delay, self.policy)
+
+
+def count_fallback(metrics: SinkMetrics, sink: str) -> Callable[[list[Batch], Exception], None]:
+    """The decoder's ``on_fallback``: a WARNING with the records' coordinates, and a metric."""
+
+    def on_fallback(batches: list[Batch], exc: Exception) -> None:
+        log.warning("%s: the engine could not read %s (%s); decoding them in Python", sink, describe(batches),
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
+        metrics.labels(metrics.fallbacks, topic=batches[0].topic).inc()
+
+    return on_fallback

@@ -1,43 +1,62 @@
-"""Kafka to PostgreSQL: rows and consumed offsets committed in one transaction (exactly once).
+"""Kafka to PostgreSQL: rows, dead letters and consumed offsets of a flush in one transaction.
 
-The fast path COPYs the batches of a flush (every partition taken) straight into the table; if
-any row is already there (a replay), the transaction is rolled back and they go through a staging
-table with ``INSERT ... ON CONFLICT DO NOTHING``. Either way each partition's offsets row commits
-with the rows, and on assignment the sink resumes from the offsets the database holds.
-
-Given a decoding engine (an in-memory chDB client) and the registry URL, the sink decodes the
-batches of a flush together (one query per table, in ``prepare``, while the runner writes the
-previous flush) in that engine (``connectors.native``) into tab-separated text that COPY reads as
-is, and falls back to Python decoding for a batch the engine cannot read. Timestamps travel in UTC: the
-connection's time zone is UTC.
+A flush is decoded in ``prepare`` (``connectors.decoding``: ClickHouse's engine renders the
+tab-separated text COPY reads as is, or Python rows for a set the engine cannot read) and written
+here in one transaction: each route's rows are COPYed in a savepoint; rows already there (the same
+event reached Kafka twice) go through a staging table with ``INSERT ... ON CONFLICT DO NOTHING``;
+rows the store refuses (``out of range for type integer``, a NUL or a byte that is not UTF-8, a
+malformed UUID) are narrowed down in savepoints (``connectors.narrowing``). Then the records it
+will not store are dead-lettered and acknowledged, and only then the partitions' offsets rows are
+written and the transaction commits. A crash anywhere before the commit leaves nothing: the flush
+is read again, and its dead letters are produced again (at least once). On assignment the sink
+resumes from the offsets the database holds (exactly once). Timestamps travel in UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from connectors.native import by_route, decode_each, scratch_file, select_from
-from connectors.sink import Batch, BatchingSink, Reject, Route, Row, SinkWriteError, TopicPartition
+from connectors.decoding import Decoded, Decoder
+from connectors.errors import RefusedWriteError, SinkWriteError, TransientWriteError
+from connectors.narrowing import narrow
+from connectors.sink import Batch, DeadLetter, Reject, TopicPartition, describe, next_offsets
+
+log = logging.getLogger(__name__)
+
+# SQLSTATEs that say "the store is not set up (yet)": retried like an outage, never dead-lettered
+_NOT_SET_UP = frozenset({"42P01", "42703", "42501", "3D000", "3F000", "28000", "28P01"})
 
 
-class PostgresSink(BatchingSink):
+def classify(exc: BaseException) -> type[SinkWriteError]:
+    """What a failed PostgreSQL write means: transient (retry as is) or a refusal (narrow).
+
+    Transient: no connection or a lost one (class 08), an operator or crash shutdown (57), too
+    few resources (53), a serialization failure or deadlock (40), lock not available (55), a
+    system error (58), and a store without its tables or rights. Everything else, the data
+    exceptions of class 22 and the integrity violations of class 23 first, is a refusal."""
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return TransientWriteError
+    state = getattr(exc, "sqlstate", None) or ""
+    if state[:2] in ("08", "40", "53", "55", "57", "58") or state in _NOT_SET_UP:
+        return TransientWriteError
+    return RefusedWriteError
+
+
+class PostgresSink:
     name = "postgres"
 
-    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], routes: Iterable[Route],
-                 consumer_group: str, *, engine: Any = None, registry_url: str | None = None,
-                 decode: Callable[[bytes], dict[str, Any]] | None = None) -> None:  # fmt: skip
-        super().__init__(routes)
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], decoder: Decoder, consumer_group: str) -> None:
+        """``connect`` opens an autocommit connection in UTC; ``decoder`` is an ``EngineDecoder``
+        rendering ``TabSeparated`` or a ``PythonDecoder``."""
         self._connect = connect
         self._conn: psycopg.Connection[Any] | None = None
+        self.decoder = decoder
         self.consumer_group = consumer_group
-        self.engine = engine
-        self.registry_url = registry_url
-        self.decode = decode
-        self.native = engine is not None and registry_url is not None and decode is not None
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -49,96 +68,98 @@ class PostgresSink(BatchingSink):
             self._conn.close()
         self._conn = None
 
-    def write(self, batch: Batch) -> list[Reject]:
-        return self.write_many([batch])
+    def prepare(self, batches: list[Batch]) -> list[Decoded]:
+        return self.decoder.decode(batches)
 
-    def prepare(self, batches: list[Batch]) -> list[tuple[list[Batch], list[Row] | bytes, list[Reject]]] | None:
-        """Decode a set (per route: COPY text from the engine, or Python rows and rejects); the
-        runner calls it while the previous set is being written."""
-        if not self.native:
-            return None
-        prepared: list[tuple[list[Batch], list[Row] | bytes, list[Reject]]] = []
-        for group in by_route(batches):
-            text = b""
-            if group[0].route.native_select is not None:
-                try:
-                    with scratch_file(group) as path:
-                        text = self.engine.raw_query(select_from(group, path, self.registry_url or ""), fmt="TabSeparated")
-                except Exception:  # noqa: BLE001 - any engine-side failure: try record by record
-                    text = b""
-            if text:
-                prepared.append((group, text, []))
-                continue
-            for batch in group:
-                rows, failed = decode_each(batch, self.decode)  # type: ignore[arg-type]
-                prepared.append(([batch], rows, failed))
-        return prepared
-
-    def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]:
-        if not self.native:
-            for batch in batches:
-                self._store([batch], batch.rows)
-            return []
-        rejects: list[Reject] = []
-        for group, rows, failed in prepared if prepared is not None else self.prepare(batches) or []:
-            self._store(group, rows)
-            rejects += failed
-        return rejects
-
-    def _store(self, group: list[Batch], rows: list[Row] | bytes) -> None:
-        """The rows of batches of one route, and their offsets, in one transaction."""
+    def write(self, prepared: list[Decoded], dead_letter: DeadLetter) -> int:
         try:
-            try:
-                self._transaction(group, rows, staged=False)
-            except psycopg.errors.UniqueViolation:
-                self._transaction(group, rows, staged=True)
+            conn = self._connection()
+            with conn.transaction():
+                rejects = [reject for part in prepared for reject in part.rejects]
+                written = 0
+                for part in prepared:
+                    if part.size:
+                        refused = self._copy_narrowing(conn, part)
+                        rejects += refused
+                        written += part.size - len(refused)
+                if rejects:
+                    dead_letter(rejects)  # acknowledged before the offsets that pass them commit
+                self._store_offsets(conn, [b for part in prepared for b in part.batches])
+            return written
         except psycopg.Error as exc:
             self._reset()
-            raise SinkWriteError(f"PostgreSQL write into {group[0].route.table} failed: {exc}") from exc
+            raise classify(exc)(f"PostgreSQL write failed: {exc}") from exc
+        except SinkWriteError:
+            self._reset()  # rolled back; a fresh connection for the retry
+            raise
 
-    def _transaction(self, group: list[Batch], rows: list[Row] | bytes, *, staged: bool) -> None:
-        conn = self._connection()
-        route = group[0].route
+    def _copy_narrowing(self, conn: psycopg.Connection[Any], part: Decoded) -> list[Reject]:
+        try:
+            self._copy(conn, part)
+            return []
+        except RefusedWriteError as exc:
+            log.warning("PostgreSQL refused a COPY into %s of %s (%s); narrowing it down",
+                        part.route.table, describe(part.batches), exc)  # fmt: skip
+            refused = narrow(range(part.size), lambda indices: self._copy(conn, part.part(indices)), exc)
+        return [Reject(part.record(i), error) for i, error in refused]
+
+    def _copy(self, conn: psycopg.Connection[Any], part: Decoded) -> None:
+        """COPY a part in a savepoint (staged on a conflict); raises the classified error."""
+        try:
+            try:
+                with conn.transaction():
+                    self._copy_into(conn, part, staged=False)
+            except psycopg.errors.UniqueViolation:
+                with conn.transaction():
+                    self._copy_into(conn, part, staged=True)
+        except psycopg.Error as exc:
+            raise classify(exc)(f"PostgreSQL refused rows for {part.route.table}: {exc}") from exc
+
+    def _copy_into(self, conn: psycopg.Connection[Any], part: Decoded, *, staged: bool) -> None:
+        route = part.route
         table = sql.Identifier(route.table)
         columns = sql.SQL(", ").join(map(sql.Identifier, route.columns))
-        with conn.transaction():
-            target = table
-            if staged:
-                target = sql.Identifier(f"stage_{route.table}")
-                conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(target, table))
-            with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, columns)) as copy:
-                if isinstance(rows, bytes):
-                    copy.write(rows)  # the engine's tab-separated text is COPY's own text format
-                else:
-                    for row in rows:
-                        copy.write_row(row)
-            if staged:
-                conn.execute(
-                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(table, columns, columns, target)
-                )
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO chatstream_sink_offsets (consumer_group, topic, kafka_partition, next_offset)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, kafka_partition)"
-                    " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
-                    " WHERE chatstream_sink_offsets.next_offset < EXCLUDED.next_offset",
-                    [(self.consumer_group, b.topic, b.partition, b.last_offset + 1) for b in group],
-                )
+        target = table
+        if staged:
+            target = sql.Identifier(f"stage_{route.table}")
+            conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(target, table))
+        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, columns)) as copy:
+            if part.data is not None:
+                copy.write(part.data)  # the engine's tab-separated text is COPY's own text format
+            else:
+                for row in part.rows or ():
+                    copy.write_row(row)
+        if staged:
+            conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(table, columns, columns, target))
+            conn.execute(sql.SQL("TRUNCATE {}").format(target))
 
-    def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    def _store_offsets(self, conn: psycopg.Connection[Any], batches: Sequence[Batch]) -> None:
+        ends = next_offsets(batches)
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO chatstream_sink_offsets (consumer_group, topic, kafka_partition, next_offset)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, kafka_partition)"
+                " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+                " WHERE chatstream_sink_offsets.next_offset < EXCLUDED.next_offset",
+                [(self.consumer_group, topic, partition, end) for (topic, partition), end in ends.items()],
+            )
+
+    def resume_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         wanted = set(partitions)
         try:
             conn = self._connection()
             with conn.transaction():
                 rows = conn.execute(
-                    "SELECT topic, kafka_partition, next_offset FROM chatstream_sink_offsets"
-                    " WHERE consumer_group = %s",
+                    "SELECT topic, kafka_partition, next_offset FROM chatstream_sink_offsets WHERE consumer_group = %s",
                     (self.consumer_group,),
                 ).fetchall()
         except psycopg.Error as exc:
             self._reset()
-            raise SinkWriteError(f"PostgreSQL offsets unreadable: {exc}") from exc
+            raise TransientWriteError(f"PostgreSQL offsets unreadable: {exc}") from exc
         return {(t, int(p)): int(o) for t, p, o in rows if (t, int(p)) in wanted}
+
+    def stored_offsets_from(self, starts: dict[TopicPartition, int]) -> dict[TopicPartition, set[int]]:
+        return {}  # rows and offsets commit together: nothing past the stored offsets is there
 
     def close(self) -> None:
         self._reset()

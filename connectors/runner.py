@@ -1,18 +1,19 @@
-"""Drive a sink: consume, decode, buffer, flush by rows or time, then commit.
+"""Drive a sink: consume, buffer raw records, flush by rows or time, then commit.
 
-Consumers use Kafka's incremental group protocol (KIP-848, ``group.protocol=consumer``): a sink
-restarted right after a stop gets its partitions at once instead of waiting out a rebalance.
-At-least-once from Kafka, exactly-once into the store: the sink's writes are idempotent and,
-where the store records consumed offsets itself, the runner resumes from those on assignment.
-A record that cannot be decoded or mapped goes to the dead-letter topic and the sink goes on. A
-store that is down: the write is retried with backoff, consumption stops once the buffers are full
-(paused, the group kept), nothing is committed, and the sink catches up when the store is back.
+At-least-once from Kafka, exactly-once into the store: the sink's writes are idempotent, and on
+assignment the runner resumes from the store's own offsets where it keeps them (or Kafka's, if
+further), skipping records the store already holds (``Sink.stored_offsets_from``). Consumers use
+Kafka's incremental group protocol (KIP-848, ``group.protocol=consumer``): a restarted sink gets
+its partitions at once.
 
-Batches are flushed by size or age; the tail of a backlog (flushes by size until the consumer
-has caught up) is flushed at once rather than when it is due. Writes overlap consumption
-(``connectors.pipeline``): a set of batches is prepared on one thread and written on another
-while the loop consumes the next; at most two sets are under way and twice the batch size
-buffered. A set's offsets are committed, in order, only once it has landed.
+One thread consumes (this loop, the only caller of ``consume``); flushes are prepared and
+written on two more (``connectors.pipeline``), at most ``max_in_flight`` at once, and committed
+here, in order, once they landed. When the buffers are full the loop waits for the oldest flush;
+a wait longer than ``stay_in_group_after_s`` (the store is down) pauses the partitions and keeps
+polling, so the sink stays in its group. The rebalance callbacks never call back into the loop:
+a revocation gives up the flushes under way, commits what landed and forgets the partitions.
+When to flush is ``connectors.policy``'s pure decision; where each partition stands is
+``connectors.offsets``.
 """
 
 from __future__ import annotations
@@ -25,270 +26,247 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from chatstream.avro.serde import ConfluentDecoder, WireFormatError
+from chatstream.avro.serde import WireFormatError
 from connectors.dlq import DeadLetters
-from connectors.pipeline import WritePipeline
-from connectors.sink import BatchingSink, MappingError, SinkWriteError, SourceRecord
+from connectors.errors import SinkWriteError
+from connectors.health import Progress, SinkMetrics
+from connectors.offsets import OffsetTracker
+from connectors.pipeline import InFlight, WritePipeline
+from connectors.policy import FlushPolicy, LoopState, must_wait, next_backoff, should_flush
+from connectors.sink import Buffers, RawRecord, Reject, Route, Sink
 
 log = logging.getLogger(__name__)
 
-
-MAX_SETS_IN_FLIGHT = 2  # one being prepared, one being written
-STAY_IN_GROUP_AFTER_S = 5.0  # a write that takes longer: pause consumption and poll meanwhile
+LAG_EVERY_S = 2.0
 
 
 @dataclass
 class RunnerStats:
     rows_written: int = 0
-    batches_written: int = 0
+    flushes: int = 0
     dead_letters: int = 0
-    write_failures: int = 0
+    skipped: int = 0  # records the store already held after a crash
     commits: int = 0
-    last_error: str = ""
     first_record_at: float | None = None  # clock() when the first record arrived
     last_commit_at: float | None = None  # clock() after the last successful commit
-
-
-@dataclass(frozen=True)
-class FlushPolicy:
-    max_rows: int
-    max_interval_s: float
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 10.0
-
-
-def _coordinates(msg: Message) -> tuple[str, int, int]:
-    """A consumed record's topic, partition and offset (always set on records without error)."""
-    return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
 
 
 class SinkRunner:
     def __init__(
         self,
-        sink: BatchingSink,
+        sink: Sink,
+        routes: list[Route],
         consumer: Consumer,
-        decoder: ConfluentDecoder,
         dead_letters: DeadLetters,
         policy: FlushPolicy,
+        stopping: threading.Event,
         *,
+        progress: Progress | None = None,
+        metrics: SinkMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sink = sink
         self.consumer = consumer
-        self.decoder = decoder
-        self.dead_letters = dead_letters
         self.policy = policy
+        self.stopping = stopping
         self.clock = clock
-        self.stopping = threading.Event()
+        self.progress = progress or Progress(float("inf"), clock)
+        self.metrics = metrics or SinkMetrics(sink.name, self.progress)
         self.stats = RunnerStats()
-        self._positions: dict[tuple[str, int], int] = {}
-        self._committed: dict[tuple[str, int], int] = {}
-        self._writes = WritePipeline(sink, (policy.backoff_initial_s, policy.backoff_max_s), self.stopping, self._write_failed)
+        self.buffers = Buffers(routes)
+        self.offsets = OffsetTracker()
+        self._early: list[Reject] = []  # rejected before decoding, parked with the next flush
+        self._writes = WritePipeline(sink, dead_letters, policy, stopping, self.progress, self.metrics)
+        self._paused = False
 
-    # -- partition assignment --------------------------------------------------------------
+    # -- partition assignment (rebalance callbacks: no polling, no flushing) -------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._await_writes()  # the writer and stored_offsets may share a connection
         keys = [(p.topic, p.partition) for p in partitions]
+        stored = self._retry_store(lambda: self.sink.resume_offsets(keys), "read its offsets") or {}
+        committed = {(c.topic, c.partition): c.offset for c in consumer.committed(partitions, timeout=30)}
+        # Resume after whichever is further: the store's own offsets (rows stored, the Kafka commit
+        # lost in a crash) or Kafka's (also past records that went to the dead letters).
+        starts = {k: max(stored[k], committed.get(k, -1)) for k in keys if k in stored}
+        from_kafka = {k: committed[k] for k in keys if k not in stored and committed.get(k, -1) >= 0}
+        held = self._retry_store(lambda: self.sink.stored_offsets_from({**from_kafka, **starts}), "read what it holds") or {}
+        for p in partitions:
+            key = (p.topic, p.partition)
+            if key in starts:
+                p.offset = starts[key]
+            self.offsets.assign(key, starts.get(key, from_kafka.get(key)), held.get(key))
+            if key in starts or key in held:
+                log.info("%s: %s[%d] resumes at offset %d, %d record(s) past it already stored",
+                         self.sink.name, p.topic, p.partition, p.offset, len(held.get(key, ())))  # fmt: skip
+        consumer.incremental_assign(partitions)
+        if self._paused:
+            consumer.pause(partitions)
+
+    def _retry_store(self, read: Callable[[], dict], what: str) -> dict | None:  # type: ignore[type-arg]
         delay = self.policy.backoff_initial_s
         while True:
             try:
-                stored = self.sink.stored_offsets(keys)
-                break
+                return read()
             except SinkWriteError as exc:
-                log.warning("%s: cannot read stored offsets (%s); retrying in %.1fs", self.sink.name, exc, delay)
+                self.progress.failed(f"cannot {what}: {exc}")
+                log.warning("%s: cannot %s (%s); retrying in %.1fs", self.sink.name, what, exc, delay)
                 if self.stopping.wait(delay):
-                    stored = {}
-                    break
-                delay = min(delay * 2, self.policy.backoff_max_s)
-        # Resume after whichever is further: the store's own offsets (rows committed, Kafka commit
-        # maybe lost in a crash) or Kafka's (also past records that went to the dead letters).
-        committed = {(c.topic, c.partition): c.offset for c in consumer.committed(partitions, timeout=30)}
-        for p in partitions:
-            key = (p.topic, p.partition)
-            if key in stored:
-                p.offset = max(stored[key], committed.get(key, -1))
-                log.info("%s: %s[%d] resumes at offset %d", self.sink.name, p.topic, p.partition, p.offset)
-        consumer.incremental_assign(partitions)
+                    return None
+                delay = next_backoff(delay, self.policy)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]
-        try:
-            self.flush(retry=False)
-        except SinkWriteError as exc:
-            log.warning("%s: flush on revoke failed (%s); the next owner re-reads", self.sink.name, exc)
-        self.sink.drop(keys)
-        for key in keys:
-            self._positions.pop(key, None)
+        self._settle_all(give_up=True)
+        self.buffers.drop(keys)
+        self.offsets.forget(keys)
         consumer.incremental_unassign(partitions)
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, idle_exit_s: float | None = None) -> RunnerStats:
-        """Consume until ``stop()`` (or, for batch runs, ``idle_exit_s`` without records once
+        """Consume until stopped (or, for batch runs, ``idle_exit_s`` without records once
         records have come)."""
-        self.consumer.subscribe(self.sink.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
-        last_flush = last_record = self.clock()
-        draining = False  # flushing by size (a backlog) rather than by time (a trickle)
+        self.consumer.subscribe(self.buffers.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        last_flush = last_record = last_lag = self.clock()
+        draining = False
         try:
             while not self.stopping.is_set():
-                oldest = self._writes.oldest()
-                if oldest is not None and (oldest.written.done() or self.sink.pending() >= 2 * self.policy.max_rows):
-                    self._settle(retry=True)  # landed, or the buffers are full: wait for it
+                self._settle_landed()
+                self._wait_if_full()
                 messages = self.consumer.consume(num_messages=min(self.policy.max_rows, 5000), timeout=0.05)
+                now = self.clock()
                 if messages:
-                    last_record = self.clock()
+                    last_record = now
                     if self.stats.first_record_at is None:
-                        self.stats.first_record_at = last_record
+                        self.stats.first_record_at = now
                     self._take(messages)
-                pending = self.sink.pending() or self._uncommitted()
-                full = self.sink.pending() >= self.policy.max_rows
-                due = self.clock() - last_flush >= self.policy.max_interval_s
-                tail = not messages and draining  # the end of a backlog: nothing more to wait for
-                if len(self._writes) < MAX_SETS_IN_FLIGHT and (full or (pending and (due or tail))):
-                    self._submit(retry=True)
+                state = self._state(now - last_flush, bool(messages), draining)
+                if should_flush(state, self.policy):
+                    self._submit()
                     last_flush = self.clock()
-                    draining = full
-                idle = self.clock() - last_record >= (idle_exit_s or 0)
-                busy = pending or len(self._writes)
-                if idle_exit_s is not None and self.stats.first_record_at is not None and idle and not busy:
+                    draining = state.buffered >= self.policy.max_rows
+                idle = not (self.buffers.pending or len(self._writes) or self.offsets.uncommitted())
+                if idle:
+                    self.progress.moved()  # nothing to do is not being stuck
+                if now - last_lag >= LAG_EVERY_S:
+                    self._report_lag()
+                    last_lag = now
+                waited = self.clock() - last_record >= (idle_exit_s or 0)
+                if idle_exit_s is not None and self.stats.first_record_at is not None and waited and idle:
                     break
-            self.flush(retry=False)
+            self._submit()
+            self._settle_all(give_up=False)
         finally:
             self._writes.give_up.set()
-            self.consumer.close()  # its revoke callback flushes once more
+            self.consumer.close()  # its revoke callback settles once more
             self._writes.shutdown()
         return self.stats
 
     def stop(self) -> None:
         self.stopping.set()
 
+    def _state(self, since_flush_s: float, got_records: bool, draining: bool) -> LoopState:
+        return LoopState(self.buffers.pending, self.offsets.uncommitted(), len(self._writes), since_flush_s,
+                         got_records, draining)  # fmt: skip
+
     def _take(self, messages: list[Message]) -> None:
-        native = self.sink.native
-        add_raw = self.sink.add_raw
-        positions = self._positions
-        for i, msg in enumerate(messages):
+        add = self.buffers.add
+        take = self.offsets.take
+        for msg in messages:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("%s: consume error: %s", self.sink.name, err.str())
                 continue
-            topic, partition, offset = _coordinates(msg)
-            try:
-                if native:  # the sink decodes whole batches itself: check framing only
-                    payload = msg.value()
-                    if payload is None or len(payload) < 5 or payload[0] != 0:
-                        raise WireFormatError("not Confluent wire format: no magic byte 0 and schema id")
-                    add_raw(topic, partition, offset, msg.key(), payload)
-                else:
-                    value = self.decoder.decode(msg.value())
-                    self.sink.add(SourceRecord(topic, partition, offset, value))
-            except (WireFormatError, MappingError) as exc:
-                self.dead_letters.send(msg, exc)
-                self.stats.dead_letters += 1
-            except Exception as exc:  # noqa: BLE001 - registry unreachable: the record is fine
-                log.warning("%s: cannot decode %s[%d]@%d yet (%s)", self.sink.name, topic, partition, offset, exc)
-                self._rewind(messages[i:])
-                self.stopping.wait(self.policy.backoff_initial_s * 5)
-                return
-            positions[(topic, partition)] = offset + 1
+            topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+            if not take((topic, partition), offset):
+                self.stats.skipped += 1
+                continue
+            value = msg.value()
+            if value is None or len(value) < 5 or value[0] != 0:  # the decoders read Confluent framing
+                error = WireFormatError("not Confluent wire format: no magic byte 0 and schema id")
+                self._early.append(Reject(RawRecord(topic, partition, offset, msg.key(), value or b""), error))
+                continue
+            add(topic, partition, offset, msg.key(), value)
 
-    def _rewind(self, unprocessed: list[Message]) -> None:
-        """Seek each partition back to its first record not taken yet."""
-        first: dict[tuple[str, int], int] = {}
-        for msg in unprocessed:
-            if msg.error() is None:
-                topic, partition, offset = _coordinates(msg)
-                first.setdefault((topic, partition), offset)
-        for (topic, partition), offset in first.items():
-            self.consumer.seek(TopicPartition(topic, partition, offset))
-
-    def _uncommitted(self) -> bool:
-        return any(self._committed.get(k) != v for k, v in self._positions.items())
-
-    # -- write, flush and commit -------------------------------------------------------------
-    def _submit(self, retry: bool) -> None:
+    def _submit(self) -> None:
         """Hand the buffered batches to the write pipeline, with the positions they complete."""
-        self._writes.submit(self.sink.take_batches(), dict(self._positions), retry)
+        early, self._early = self._early, []
+        self._writes.submit(self.buffers.take(), early, self.offsets.snapshot())
 
-    def _write_failed(self, error: str) -> None:
-        self.stats.write_failures += 1
-        self.stats.last_error = error
+    # -- settle: landed flushes are committed, in order ----------------------------------------
+    def _settle_landed(self) -> None:
+        while (oldest := self._writes.oldest()) is not None and oldest.written.done():
+            self._settle(self._writes.pop())
 
-    def _settle(self, retry: bool) -> None:
-        """Wait for the oldest set in flight, park its rejects, then commit its positions.
-
-        ``retry=True`` (the loop): a write that takes long (the store is down, the writer backing
-        off) pauses consumption and keeps polling, so the sink stays in its group (not sooner:
-        pausing drops what the consumer has fetched ahead). ``retry=False`` (stopping, or inside
-        a rebalance callback, where polling is not allowed): the writes are told to give up. A
-        set given up raises SinkWriteError here, after every set under way has been given up and
-        its partitions rewound, so nothing past it is ever committed."""
-        current = self._writes.oldest()
-        if current is None:
-            return
-        if not retry and not current.written.done():
-            self._writes.give_up.set()
-        paused = False
-        waiting_since = self.clock()
-        try:
-            while not current.written.done():
-                if self.stopping.is_set():
-                    self._writes.give_up.set()
-                try:
-                    current.written.exception(timeout=0.1)
-                except TimeoutError:
-                    if retry and self.clock() - waiting_since >= STAY_IN_GROUP_AFTER_S:
-                        if not paused:
-                            self.consumer.pause(self.consumer.assignment())
-                            paused = True
-                        stray = self.consumer.poll(0)  # may run a rebalance callback that settles this set
-                        if stray is not None and stray.error() is None:
-                            self._rewind([stray])  # fetched before the pause: read it again later
-                        if self._writes.oldest() is not current:
-                            return
-        finally:
-            if paused:
+    def _wait_if_full(self) -> None:
+        """Backpressure: wait for the oldest flush while the buffers are full; past
+        ``stay_in_group_after_s`` pause the partitions (the loop polls on, taking nothing)."""
+        oldest = self._writes.oldest()
+        if oldest is None or not must_wait(self._state(0.0, False, False), self.policy):
+            if self._paused:
                 self.consumer.resume(self.consumer.assignment())
-        if current.written.exception() is not None:
-            self._abandon()
-            current.written.result()  # raises its SinkWriteError
-        self._writes.pop()
-        self._writes.give_up.clear()
-        for batch, rejects in current.written.result():
-            for reject in rejects:
-                r = reject.record
-                self.dead_letters.send_raw(r.topic, r.partition, r.offset, r.key, r.value, reject.error)
-            self.stats.dead_letters += len(rejects)
-            self.stats.rows_written += batch.size - len(rejects)
-            self.stats.batches_written += 1
-        self.dead_letters.flush()
-        self._commit(current.positions)
+                self._paused = False
+            return
+        waiting_since = self.clock()
+        while not oldest.written.done() and not self.stopping.is_set():
+            try:
+                oldest.written.exception(timeout=0.1)
+            except TimeoutError:
+                if self.clock() - waiting_since >= self.policy.stay_in_group_after_s:
+                    if not self._paused:
+                        self.consumer.pause(self.consumer.assignment())
+                        self._paused = True
+                    return
 
-    def _abandon(self) -> None:
-        """A set failed for good: give up every set under way and read their partitions again
-        from each one's first record not committed (what is buffered after goes too)."""
+    def _settle(self, landed: InFlight) -> None:
+        """Commit a flush that landed; one that failed for good rewinds its partitions."""
+        error = landed.written.exception()
+        if error is not None:
+            self._abandon([landed, *self._writes.abandon()])
+            if not isinstance(error, SinkWriteError):
+                raise error  # a bug, not a store: let it be seen
+            return
+        result = landed.written.result()
+        self.stats.rows_written += result.rows
+        self.stats.flushes += 1
+        if landed.batches:
+            self.metrics.labels(self.metrics.flushes).inc()
+            self.metrics.labels(self.metrics.rows_written).inc(result.rows)
+        for topic, count in result.dead_letters.items():
+            self.stats.dead_letters += count
+            self.metrics.labels(self.metrics.dead_letters, topic=topic).inc(count)
+        self._commit(landed.positions)
+        self.progress.moved(flushed=True)
+
+    def _settle_all(self, give_up: bool) -> None:
+        """Wait for every flush under way (telling them to give up when asked) and settle each."""
+        if give_up:
+            self._writes.give_up.set()
+        try:
+            while (oldest := self._writes.oldest()) is not None:
+                oldest.written.exception()  # waits
+                self._settle_landed()
+        finally:
+            self._writes.give_up.clear()
+
+    def _abandon(self, given_up: list[InFlight]) -> None:
+        """Flushes that failed for good: read their partitions again from each one's first record
+        not committed (what is buffered after it goes too)."""
         first: dict[tuple[str, int], int] = {}
-        for inflight in self._writes.abandon():
+        for inflight in given_up:
             for batch in inflight.batches:
                 first.setdefault((batch.topic, batch.partition), batch.first_offset)
         for key, offset in first.items():
-            self.sink.drop([key])
-            if key in self._positions:
-                self._positions[key] = offset
+            self.buffers.drop([key])
+            if self.offsets.rewind(key, offset):
                 try:
                     self.consumer.seek(TopicPartition(key[0], key[1], offset))
                 except Exception as exc:  # noqa: BLE001 - not fetching it (being revoked): the next owner re-reads
                     log.info("%s: no seek back on %s[%d] (%s)", self.sink.name, key[0], key[1], exc)
-
-    def _await_writes(self) -> None:
-        """Wait until nothing is under way, without polling (rebalance callbacks)."""
-        while (oldest := self._writes.oldest()) is not None:
-            if oldest.written.done():
-                self._settle(retry=True)  # done: no waiting, no polling
-            elif self.stopping.wait(0.05):
-                self._writes.give_up.set()
+        log.warning("%s: gave up %d flush(es); their partitions are read again from %s", self.sink.name,
+                    len(given_up), ", ".join(f"{t}[{p}]@{o}" for (t, p), o in first.items()) or "nowhere")  # fmt: skip
 
     def _commit(self, positions: dict[tuple[str, int], int]) -> None:
-        changed = {k: v for k, v in positions.items() if self._committed.get(k) != v}
+        changed = self.offsets.to_commit(positions)
         if not changed:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in changed.items()]
@@ -297,14 +275,16 @@ class SinkRunner:
         except Exception as exc:  # noqa: BLE001 - the rows are stored; the next commit covers it
             log.warning("%s: offset commit failed (%s); rows are stored", self.sink.name, exc)
             return
-        self._committed.update(changed)
+        self.offsets.mark_committed(changed)
         self.stats.commits += 1
         self.stats.last_commit_at = self.clock()
 
-    def flush(self, retry: bool = True) -> None:
-        """Land the sets in flight and every buffered batch, then the dead letters, then commit
-        the positions."""
-        while self._writes.oldest() is not None:
-            self._settle(retry)
-        self._submit(retry)
-        self._settle(retry)
+    def _report_lag(self) -> None:
+        for (topic, partition), position in self.offsets.positions.items():
+            try:
+                _low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except Exception:  # noqa: BLE001 - no statistics yet: try at the next report
+                log.debug("%s: no watermark for %s[%d] yet", self.sink.name, topic, partition)
+                continue
+            if high >= 0:
+                self.metrics.lag.labels(sink=self.sink.name, topic=topic, partition=str(partition)).set(max(0, high - position))

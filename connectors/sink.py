@@ -1,49 +1,27 @@
-"""The one sink contract: ``add`` buffers, ``write`` does the I/O, the runner commits.
+"""The one sink contract: the runner buffers raw records, a store prepares and writes them.
 
-``add(record)`` maps a decoded Kafka record to a row and buffers it per (topic, partition); a
-sink that decodes natively (``native = True``) takes ``add_raw(topic, partition, offset, key,
-value)`` with the framed bytes instead, and its writes hand back the records it could not decode
-as rejects. ``take_batches()`` hands the buffers to the runner, which calls ``prepare(batches)``
-(optional decoding, overlapping the previous write) and ``write_many(batches, prepared)`` (by
-default ``write(batch)`` for each; a sink may write a whole set at once), and only then commits
-offsets. A failed write means no commit. Every write is idempotent: the same batches written
-twice leave the store as if written once.
-
-    SinkError
-    ├── MappingError      a record decodes but cannot become a row: it goes to the DLQ
-    └── SinkWriteError    the store failed: retry the same batch later, commit nothing
+The runner buffers Kafka records as they are, Confluent-framed bytes, per (topic, partition)
+(``Buffers``). At a flush it hands the batches to the store's ``prepare(batches)``, which decodes
+them (``connectors.decoding``: in ClickHouse's engine, or in Python) into what the store writes
+plus the records that do not decode; this runs while the previous flush is being written. Then
+``write(prepared, dead_letter)`` does the I/O: it lands the rows, narrows a refusal down to the
+records at fault, hands every record it will not store to ``dead_letter`` (which returns only
+once Kafka acknowledged them), and only then records the offsets that pass them, where the
+store keeps offsets. The runner commits the Kafka offsets after ``write`` returned. A failed write
+means no commit. Every write is idempotent: the same batches written twice leave the store as if
+written once. Errors: ``connectors.errors``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chatstream.errors import ChatstreamError
+from connectors.mappings import Mapping
 
 TopicPartition = tuple[str, int]
 Row = tuple[Any, ...]
-
-
-class SinkError(ChatstreamError):
-    """Base of the sinks' errors."""
-
-
-class MappingError(SinkError):
-    """A record that cannot be mapped to the table's row."""
-
-
-class SinkWriteError(SinkError):
-    """The store did not take the batch; nothing of it may be committed."""
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    topic: str
-    partition: int
-    offset: int
-    value: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -59,7 +37,7 @@ class RawRecord:
 
 @dataclass(frozen=True)
 class Reject:
-    """A record a native sink could not decode or map: the runner parks it as a dead letter."""
+    """A record that will not be stored, and why: the runner parks it as a dead letter."""
 
     record: RawRecord
     error: Exception
@@ -67,29 +45,26 @@ class Reject:
 
 @dataclass(frozen=True)
 class Route:
-    """Which table a topic drains into, and how a record becomes that table's row.
-
-    ``native_select`` (optional) gives the same mapping as ClickHouse SELECT expressions over
-    the record's Avro fields, one per column, for sinks that decode in the engine; ``{kafka_topic}``,
-    ``{kafka_partition}`` and ``{kafka_offset}`` stand for the record's coordinates.
-    """
+    """A topic drained into a table through a mapping (``connectors.mappings``); ``schema`` is the
+    topic's Avro value schema (the contract) the mapping reads."""
 
     topic: str
     table: str
-    columns: tuple[str, ...]
-    to_row: Callable[[SourceRecord], Row]
-    native_select: Callable[[], tuple[str, ...]] | None = None
+    mapping: Mapping
+    schema: dict[str, Any]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.mapping.columns
 
 
 @dataclass
 class Batch:
-    """Records of one (topic, partition), offsets ``first_offset..last_offset`` in Kafka order:
-    mapped ``rows``, or, for native sinks, the framed records themselves (parallel ``offsets``,
-    ``keys`` and ``values``: no object per record)."""
+    """Records of one (topic, partition), offsets ``first_offset..last_offset`` in Kafka order,
+    as parallel lists (no object per record on the hot path)."""
 
     route: Route
     partition: int
-    rows: list[Row] = field(default_factory=list)
     first_offset: int = -1
     last_offset: int = -1
     offsets: list[int] = field(default_factory=list)
@@ -102,15 +77,29 @@ class Batch:
 
     @property
     def size(self) -> int:
-        return len(self.rows) + len(self.values)
+        return len(self.values)
 
     @property
     def contiguous(self) -> bool:
         """Offsets without gaps (no transaction markers or compacted records in between)."""
         return self.last_offset - self.first_offset + 1 == self.size
 
+    def record(self, i: int) -> RawRecord:
+        return RawRecord(self.topic, self.partition, self.offsets[i], self.keys[i], self.values[i])
+
     def raw_records(self) -> list[RawRecord]:
-        return [RawRecord(self.topic, self.partition, o, k, v) for o, k, v in zip(self.offsets, self.keys, self.values)]
+        return [self.record(i) for i in range(self.size)]
+
+    def subset(self, indices: Iterable[int]) -> Batch:
+        """The same partition's records at ``indices`` (in order): a part of a batch narrowed down."""
+        part = Batch(self.route, self.partition)
+        for i in indices:
+            part.offsets.append(self.offsets[i])
+            part.keys.append(self.keys[i])
+            part.values.append(self.values[i])
+        if part.offsets:
+            part.first_offset, part.last_offset = part.offsets[0], part.offsets[-1]
+        return part
 
     @property
     def dedup_token(self) -> str:
@@ -118,100 +107,80 @@ class Batch:
         return f"{self.route.table}:{self.topic}:{self.partition}:{self.first_offset}-{self.last_offset}"
 
 
-class Sink(Protocol):
-    name: str
-    native: bool
-
-    def add(self, record: SourceRecord) -> None: ...
-
-    def add_raw(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes) -> None: ...
-
-    def pending(self) -> int: ...
-
-    def take_batches(self) -> list[Batch]: ...
-
-    def write(self, batch: Batch) -> list[Reject]: ...
-
-    def prepare(self, batches: list[Batch]) -> Any: ...
-
-    def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]: ...
-
-    def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
-        """Next offsets the store itself recorded (exactly-once sinks); {} = use Kafka's."""
-        ...
-
-
-class BatchingSink:
-    """Buffers rows per (topic, partition); stores implement ``write`` (and ``stored_offsets``)."""
-
-    name = "sink"
-    native = False
+class Buffers:
+    """Raw records buffered per (topic, partition) until the runner takes them."""
 
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = {route.topic: route for route in routes}
-        self._buffers: dict[TopicPartition, Batch] = {}
-        self._pending = 0
+        self._batches: dict[TopicPartition, Batch] = {}
+        self.pending = 0
 
     @property
     def topics(self) -> list[str]:
         return list(self.routes)
 
-    def add(self, record: SourceRecord) -> None:
-        route = self.routes[record.topic]
-        try:
-            row = route.to_row(record)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MappingError(f"cannot map to {route.table}: {type(exc).__name__}: {exc}") from exc
-        self._buffer(route, record.topic, record.partition, record.offset, row)
-
-    def add_raw(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes) -> None:
-        """Buffer the framed bytes themselves (native sinks decode a whole batch at write)."""
-        batch = self._buffers.get((topic, partition))
+    def add(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes) -> None:
+        batch = self._batches.get((topic, partition))
         if batch is None:
-            batch = self._buffers[(topic, partition)] = Batch(self.routes[topic], partition, first_offset=offset)
+            batch = self._batches[(topic, partition)] = Batch(self.routes[topic], partition, first_offset=offset)
         batch.offsets.append(offset)
         batch.keys.append(key)
         batch.values.append(value)
         batch.last_offset = offset
-        self._pending += 1
+        self.pending += 1
 
-    def _buffer(self, route: Route, topic: str, partition: int, offset: int, row: Row) -> None:
-        key = (topic, partition)
-        batch = self._buffers.get(key)
-        if batch is None:
-            batch = self._buffers[key] = Batch(route, partition, first_offset=offset)
-        batch.rows.append(row)
-        batch.last_offset = offset
-        self._pending += 1
-
-    def pending(self) -> int:
-        return self._pending
-
-    def take_batches(self) -> list[Batch]:
-        batches = list(self._buffers.values())
-        self._buffers.clear()
-        self._pending = 0
+    def take(self) -> list[Batch]:
+        batches = list(self._batches.values())
+        self._batches.clear()
+        self.pending = 0
         return batches
 
     def drop(self, partitions: Iterable[TopicPartition]) -> None:
-        """Forget buffered rows of partitions this consumer no longer owns."""
+        """Forget buffered records of partitions this consumer no longer reads from there."""
         for key in partitions:
-            batch = self._buffers.pop(key, None)
+            batch = self._batches.pop(key, None)
             if batch is not None:
-                self._pending -= batch.size
+                self.pending -= batch.size
 
-    def write(self, batch: Batch) -> list[Reject]:
-        raise NotImplementedError
+
+DeadLetter = Callable[[list[Reject]], None]
+
+
+def next_offsets(batches: Iterable[Batch]) -> dict[TopicPartition, int]:
+    """The next offset to read of each partition the batches come from."""
+    ends: dict[TopicPartition, int] = {}
+    for batch in batches:
+        key = (batch.topic, batch.partition)
+        ends[key] = max(ends.get(key, 0), batch.last_offset + 1)
+    return ends
+
+
+def describe(batches: Iterable[Batch]) -> str:
+    """``topic[partition]@first-last, ...``: the records of a write, for logs."""
+    return ", ".join(f"{b.topic}[{b.partition}]@{b.first_offset}-{b.last_offset}" for b in batches)
+
+
+class Sink(Protocol):
+    """A store the runner drains topics into (``ClickHouseSink``, ``PostgresSink``)."""
+
+    name: str
 
     def prepare(self, batches: list[Batch]) -> Any:
-        """Optional work on a set before its write that does not touch the store (decoding); the
-        runner runs it while the previous set is being written and hands the result to
-        ``write_many``. None: nothing to prepare."""
-        return None
+        """Decode a flush (no store I/O); the runner runs it while the previous flush is written."""
+        ...
 
-    def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]:
-        """Write a set of batches (the runner's unit of retry); the rejects of all of them."""
-        return [reject for batch in batches for reject in self.write(batch)]
+    def write(self, prepared: Any, dead_letter: DeadLetter) -> int:
+        """Land a prepared flush; dead-letter what will not be stored before recording offsets
+        past it. Returns the rows written. Raises TransientWriteError (retried as is)."""
+        ...
 
-    def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
-        return {}
+    def resume_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """Next offsets the store itself recorded (``{}``: none; use Kafka's)."""
+        ...
+
+    def stored_offsets_from(self, starts: dict[TopicPartition, int]) -> dict[TopicPartition, set[int]]:
+        """Offsets at or after each start that the store already holds (a write cut short by a
+        crash): the runner skips them. ``{}`` where writes are atomic with their offsets."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,15 +1,16 @@
-"""Which sink drains which topic into which table (the same generic sinks for every topic)."""
+"""Which sink drains which topic into which table: names only; the CLI builds the sinks.
+
+Tables name their mapping in ``connectors/mappings.py``; the topics are ``pipelines/topics.py``'s.
+"""
 
 from __future__ import annotations
 
-from connectors.rows import CHAT_EVENT_COLUMNS, chat_event_row, chat_event_select
-from connectors.sink import Route
+from pipelines.topics import CHAT_ACTIONS
 
-CLICKHOUSE_ROUTES = (
-    Route("chat.actions.v1", "chat_events", CHAT_EVENT_COLUMNS, chat_event_row, native_select=chat_event_select),
-)
-POSTGRES_ROUTES = (
-    Route("chat.actions.v1", "chat_events", CHAT_EVENT_COLUMNS, chat_event_row, native_select=chat_event_select),
-)
+SINK_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "clickhouse": ((CHAT_ACTIONS.name, "chat_events"),),
+    "postgres": ((CHAT_ACTIONS.name, "chat_events"),),
+}
+"""Per sink: (topic, table) pairs."""
 
 CONSUMER_GROUPS = {"clickhouse": "chatstream-sink-clickhouse", "postgres": "chatstream-sink-postgres"}

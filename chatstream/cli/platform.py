@@ -28,7 +28,10 @@ def run(
     env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
     console.print(f"chatstream running: {', '.join(components)}; gateway at {settings.gateway_url}; "
                   f"logs in {settings.state_dir / 'logs'}; Ctrl-C stops")  # fmt: skip
-    raise typer.Exit(run_platform(components, log_dir=settings.state_dir / "logs", env=env))
+    readiness = {"gateway": f"{settings.gateway_url}/readyz"}
+    readiness |= {f"sink-{kind}": f"http://{settings.gateway_host}:{settings.sink_port(kind)}/readyz" for kind in ("clickhouse", "postgres")}
+    readiness = {name: url for name, url in readiness.items() if name in components}
+    raise typer.Exit(run_platform(components, log_dir=settings.state_dir / "logs", env=env, readiness=readiness))
 
 
 @app.command()
@@ -51,9 +54,9 @@ def sink(
     kind: str = typer.Argument(..., help="clickhouse or postgres", metavar="clickhouse|postgres"),
 ) -> None:
     """Drain the topics pipelines/sinks.py routes into ClickHouse or PostgreSQL (Ctrl-C: flush, commit, exit 0)."""
-    from connectors.main import run_sink
+    from chatstream.cli.sinks import run_sink
 
-    if kind not in ("clickhouse", "postgres"):
+    if kind not in ("clickhouse", "postgres"):  # pipelines/sinks.py's SINK_TABLES
         raise typer.BadParameter("clickhouse or postgres", param_hint="KIND")
     run_sink(ctx.obj, kind)
 

@@ -38,7 +38,7 @@ def dead_letters_since(settings: Settings, start: dict[int, int]) -> list[dict[s
         if msg is None:
             idle += 1
         elif msg.error() is None:
-            found.append({**dict(msg.headers() or []), "value": msg.value() or b""})
+            found.append({**dict(msg.headers() or []), "value": msg.value() or b"", "key": msg.key() or b""})
     consumer.close()
     return found
 

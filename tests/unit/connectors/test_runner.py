@@ -1,23 +1,30 @@
-"""The sink runner against an in-memory sink and a fake consumer: flush, commit, DLQ, retry."""
+"""The sink runner against an in-memory sink, fake consumer and dead letters: flush, narrow,
+dead-letter before offsets, commit, retry, resume, give up."""
 
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import time
-import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import fastavro
-import pytest
 
 from chatstream.avro.serde import ConfluentDecoder
-from connectors.runner import FlushPolicy, SinkRunner
-from connectors.sink import Batch, BatchingSink, Reject, Route, SinkWriteError, SourceRecord, TopicPartition
+from connectors.decoding import Decoded, PythonDecoder
+from connectors.errors import RefusedWriteError, TransientWriteError
+from connectors.mappings import Mapping
+from connectors.narrowing import narrow
+from connectors.policy import FlushPolicy
+from connectors.runner import SinkRunner
+from connectors.sink import Batch, DeadLetter, Reject, Route, TopicPartition
 
 SCHEMA = {"type": "record", "name": "E", "fields": [{"name": "event_id", "type": "string"}, {"name": "n", "type": "int"}]}
 PARSED = fastavro.parse_schema(SCHEMA)
+MAPPING = Mapping("table", ("event_id", "n"), lambda v, t, p, o: (v["event_id"], v["n"]), lambda s: ("event_id", "n"))
+ROUTE = Route("t", "table", MAPPING, SCHEMA)
 
 
 def encode(n: int) -> bytes:
@@ -51,13 +58,15 @@ class FakeMessage:
 
 
 class FakeConsumer:
-    """Hands out its messages once, then nothing; records commits and seeks."""
+    """Hands out its messages once, then nothing (stopping the runner after a while); records
+    commits, seeks and pauses."""
 
-    def __init__(self, messages: list[FakeMessage], runner_stop: list[SinkRunner]) -> None:
+    def __init__(self, messages: list[FakeMessage], stopping: threading.Event, events: list[str]) -> None:
         self.messages = messages
+        self.stopping = stopping
+        self.events = events
         self.commits: list[dict[tuple[str, int], int]] = []
         self.assigned: list[Any] = []
-        self.stop_after_drained = runner_stop
         self.idle = 0
         self.kafka_committed: dict[tuple[str, int], int] = {}
         self.seeks: list[tuple[str, int, int]] = []
@@ -80,14 +89,16 @@ class FakeConsumer:
         if not taken:
             time.sleep(0.005)  # the fake's poll timeout, so flush intervals pass
             self.idle += 1
-            if self.idle > 20:
-                self.stop_after_drained[0].stop()
+            if self.idle > 40:
+                self.stopping.set()
         return taken
 
     def incremental_unassign(self, partitions: list[Any]) -> None:
-        self.assigned = []
+        gone = {(p.topic, p.partition) for p in partitions}
+        self.assigned = [a for a in self.assigned if (a[0], a[1]) not in gone]
 
     def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        self.events.append("commit")
         self.commits.append({(o.topic, o.partition): o.offset for o in offsets})
 
     def assignment(self) -> list[Any]:
@@ -97,8 +108,8 @@ class FakeConsumer:
 
     def resume(self, partitions: list[Any]) -> None: ...
 
-    def poll(self, timeout: float) -> None:
-        return None
+    def get_watermark_offsets(self, tp: Any, cached: bool) -> tuple[int, int]:
+        return 0, 0
 
     def seek(self, tp: Any) -> None:
         self.seeks.append((tp.topic, tp.partition, tp.offset))
@@ -106,48 +117,84 @@ class FakeConsumer:
     def close(self) -> None: ...
 
 
-class MemorySink(BatchingSink):
+class MemorySink:
+    """Rows in a dict; refuses rows whose ``n`` is in ``refuse`` (narrowing them down), fails
+    transiently ``fail_times`` times; logs the order of its steps in ``events``."""
+
     name = "memory"
 
-    def __init__(self, fail_times: int = 0, stored: dict[TopicPartition, int] | None = None) -> None:
-        super().__init__([Route("t", "table", ("event_id", "n"), lambda r: (r.value["event_id"], r.value["n"]))])
+    def __init__(self, events: list[str], *, fail_times: int = 0, refuse: Iterable[int] = (),
+                 stored: dict[TopicPartition, int] | None = None, held: dict[TopicPartition, set[int]] | None = None) -> None:  # fmt: skip
+        self.events = events
         self.rows: dict[str, int] = {}
         self.fail_times = fail_times
+        self.refuse = set(refuse)
         self.writes: list[str] = []
         self.stored = stored or {}
+        self.held = held or {}
+        self.decoder = PythonDecoder(ConfluentDecoder(lambda _id: SCHEMA).decode)
+        self.threads: set[str] = set()
 
-    def write(self, batch: Batch) -> list[Reject]:
-        self.writes.append(batch.dedup_token)
+    def prepare(self, batches: list[Batch]) -> list[Decoded]:
+        self.threads.add(threading.current_thread().name)
+        return self.decoder.decode(batches)
+
+    def _store(self, part: Decoded) -> None:
+        bad = [row for row in part.rows or [] if row[1] in self.refuse]
+        if bad:
+            raise RefusedWriteError(f"value {bad[0][1]} out of range")
+        self.rows.update(dict(part.rows or []))
+
+    def write(self, prepared: list[Decoded], dead_letter: DeadLetter) -> int:
+        self.threads.add(threading.current_thread().name)
+        self.writes += [",".join(b.dedup_token for b in part.batches) for part in prepared]
         if self.fail_times:
             self.fail_times -= 1
-            raise SinkWriteError("store down")
-        self.rows.update(dict(batch.rows))  # type: ignore[arg-type]
-        return []
+            raise TransientWriteError("store down")
+        rejects = [r for part in prepared for r in part.rejects]
+        written = 0
+        for part in prepared:
+            try:
+                self._store(part)
+                written += part.size
+            except RefusedWriteError as exc:
+                refused = narrow(range(part.size), lambda idx: self._store(part.part(idx)), exc)
+                rejects += [Reject(part.record(i), e) for i, e in refused]
+                written += part.size - len(refused)
+        if rejects:
+            dead_letter(rejects)
+        self.events.append("offsets")
+        return written
 
-    def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    def resume_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         return self.stored
+
+    def stored_offsets_from(self, starts: dict[TopicPartition, int]) -> dict[TopicPartition, set[int]]:
+        return self.held
+
+    def close(self) -> None: ...
 
 
 class MemoryDeadLetters:
-    def __init__(self) -> None:
-        self.sent: list[tuple[int, str]] = []
-        self.flushes = 0
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.sent: list[tuple[int, str, str]] = []
 
-    def send(self, msg: FakeMessage, error: Exception) -> None:
-        self.sent.append((msg.offset(), str(error)))
+    def park(self, rejects: Sequence[Reject], timeout_s: float = 30.0) -> int:
+        self.events.append("dead letters acknowledged")
+        self.sent += [(r.record.offset, type(r.error).__name__, str(r.error)) for r in rejects]
+        return len(rejects)
 
-    def flush(self, timeout_s: float = 30.0) -> None:
-        self.flushes += 1
 
-
-def make_runner(sink: MemorySink, messages: list[FakeMessage], max_rows: int = 100) -> tuple[SinkRunner, FakeConsumer, MemoryDeadLetters]:
-    holder: list[SinkRunner] = []
-    consumer = FakeConsumer(messages, holder)
-    dlq = MemoryDeadLetters()
-    runner = SinkRunner(sink, consumer, ConfluentDecoder(lambda _id: SCHEMA), dlq,  # type: ignore[arg-type]
-                        FlushPolicy(max_rows, 0.01, backoff_initial_s=0.001, backoff_max_s=0.002))  # fmt: skip
-    holder.append(runner)
-    return runner, consumer, dlq
+def make_runner(messages: list[FakeMessage], max_rows: int = 100, **sink_options: Any) -> tuple[SinkRunner, MemorySink, FakeConsumer, MemoryDeadLetters]:
+    events: list[str] = []
+    stopping = threading.Event()
+    consumer = FakeConsumer(messages, stopping, events)
+    sink = MemorySink(events, **sink_options)
+    dlq = MemoryDeadLetters(events)
+    runner = SinkRunner(sink, [ROUTE], consumer, dlq, FlushPolicy(max_rows, 0.01, backoff_initial_s=0.001, backoff_max_s=0.002),  # type: ignore[arg-type]
+                        stopping)  # fmt: skip
+    return runner, sink, consumer, dlq
 
 
 def messages(count: int, partition: int = 0) -> list[FakeMessage]:
@@ -155,100 +202,96 @@ def messages(count: int, partition: int = 0) -> list[FakeMessage]:
 
 
 def test_rows_are_written_then_offsets_committed() -> None:
-    sink = MemorySink()
-    runner, consumer, _ = make_runner(sink, messages(250), max_rows=100)
+    runner, sink, consumer, _ = make_runner(messages(250), max_rows=100)
     stats = runner.run()
     assert len(sink.rows) == 250 and stats.rows_written == 250
     assert consumer.commits[-1] == {("t", 0): 250}
 
 
-def test_a_failed_write_commits_nothing_until_the_retry_succeeds() -> None:
-    sink = MemorySink(fail_times=2)
-    runner, consumer, _ = make_runner(sink, messages(10))
+def test_a_transient_failure_commits_nothing_until_the_retry_succeeds() -> None:
+    runner, sink, consumer, _ = make_runner(messages(10), fail_times=2)
     runner.run()
     assert sink.writes == ["table:t:0:0-9"] * 3  # the very same batch, retried
-    assert len(sink.rows) == 10
-    assert consumer.commits == [{("t", 0): 10}]
-    assert runner.stats.write_failures == 2
+    assert len(sink.rows) == 10 and consumer.commits == [{("t", 0): 10}]
 
 
-def test_undecodable_records_go_to_the_dead_letters_and_the_sink_goes_on() -> None:
-    sink = MemorySink()
+def test_refused_records_are_narrowed_down_dead_lettered_and_the_rest_lands() -> None:
+    runner, sink, consumer, dlq = make_runner(messages(40), refuse={7, 31})
+    runner.run()
+    assert [(offset, kind) for offset, kind, _ in dlq.sent] == [(7, "RefusedWriteError"), (31, "RefusedWriteError")]
+    assert "out of range" in dlq.sent[0][2]
+    assert sorted(sink.rows.values()) == [n for n in range(40) if n not in (7, 31)]
+    assert consumer.commits[-1] == {("t", 0): 40}
+
+
+def test_dead_letters_are_acknowledged_before_the_offsets_that_pass_them() -> None:
     batch = messages(5)
-    batch[2] = FakeMessage("t", 0, 2, b'{"not": "avro"}')
-    runner, consumer, dlq = make_runner(sink, batch)
+    batch[2] = FakeMessage("t", 0, 2, b'{"not": "avro"}')  # not framed: rejected before decoding
+    batch[3] = FakeMessage("t", 0, 3, b"\x00\x00\x00\x00\x01\xff\xff")  # framed, body corrupt
+    runner, sink, consumer, dlq = make_runner(batch, refuse={4})
     runner.run()
-    assert [offset for offset, _ in dlq.sent] == [2]
-    assert "magic byte" in dlq.sent[0][1]
-    assert sorted(sink.rows) == ["e0", "e1", "e3", "e4"]
-    assert consumer.commits[-1] == {("t", 0): 5} and dlq.flushes >= 1
+    assert sorted(offset for offset, _, _ in dlq.sent) == [2, 3, 4]
+    assert sink.events.index("dead letters acknowledged") < sink.events.index("offsets") < sink.events.index("commit")
+    assert sorted(sink.rows) == ["e0", "e1"] and consumer.commits[-1] == {("t", 0): 5}
 
 
-def test_stored_offsets_decide_where_partitions_resume() -> None:
-    sink = MemorySink(stored={("t", 1): 42})
-    runner, consumer, _ = make_runner(sink, [])
-    runner.run()
-    assert ("t", 1, 42) in consumer.assigned
-
-
-def test_kafka_offsets_win_when_dead_letters_moved_them_past_the_store() -> None:
-    sink = MemorySink(stored={("t", 0): 10, ("t", 1): 50})
-    runner, consumer, _ = make_runner(sink, [])
+def test_stored_offsets_decide_where_partitions_resume_and_kafka_wins_when_further() -> None:
+    runner, _, consumer, _ = make_runner([], stored={("t", 0): 10, ("t", 1): 50})
     consumer.kafka_committed = {("t", 0): 13, ("t", 1): 40}  # 10..12 were dead letters
     runner.run()
     assert ("t", 0, 13) in consumer.assigned and ("t", 1, 50) in consumer.assigned
 
 
+def test_records_the_store_already_holds_past_its_resume_point_are_skipped() -> None:
+    runner, sink, consumer, _ = make_runner(messages(10), stored={("t", 0): 0}, held={("t", 0): {3, 4, 8}})
+    stats = runner.run()
+    assert sorted(sink.rows.values()) == [0, 1, 2, 5, 6, 7, 9] and stats.skipped == 3
+    assert consumer.commits[-1] == {("t", 0): 10}
+
+
 def test_batches_are_per_partition_with_deterministic_tokens() -> None:
-    sink = MemorySink()
-    runner, _, _ = make_runner(sink, messages(3, partition=0) + messages(2, partition=1))
+    runner, sink, _, _ = make_runner(messages(3, partition=0) + messages(2, partition=1))
     runner.run()
-    assert sorted(sink.writes) == ["table:t:0:0-2", "table:t:1:0-1"]
-
-
-def test_unmappable_records_are_dead_letters_too() -> None:
-    sink = MemorySink()
-    sink.routes["t"] = Route("t", "table", ("x",), lambda r: (r.value["missing"],))
-    runner, _, dlq = make_runner(sink, messages(2))
-    runner.run()
-    assert len(dlq.sent) == 2 and "cannot map" in dlq.sent[0][1]
+    assert sink.writes == ["table:t:0:0-2,table:t:1:0-1"]
 
 
 def test_stopping_during_an_outage_gives_up_without_committing() -> None:
-    sink = MemorySink(fail_times=10_000)
-    runner, consumer, _ = make_runner(sink, messages(3))
+    runner, sink, consumer, _ = make_runner(messages(3), fail_times=10_000)
     timer = threading.Timer(0.3, runner.stop)  # Ctrl-C while the store is down
     timer.start()
-    with pytest.raises(SinkWriteError):
-        runner.run()
+    runner.run()
     timer.join()
     assert consumer.commits == []
     assert len(sink.writes) > 3  # it kept retrying until told to stop
 
 
-def test_a_source_record_is_immutable() -> None:
-    record = SourceRecord("t", 0, 1, {"a": 1})
-    with pytest.raises(AttributeError):
-        record.offset = 2  # type: ignore[misc]
+def test_prepare_and_write_run_off_the_consuming_thread() -> None:
+    runner, sink, _, _ = make_runner(messages(30))
+    runner.run()
+    assert len(sink.rows) == 30
+    assert threading.current_thread().name not in sink.threads and len(sink.threads) == 2
 
 
 class GatedSink(MemorySink):
     """Its first write waits until the test opens the gate."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, events: list[str]) -> None:
+        super().__init__(events)
         self.gate = threading.Event()
         self.first_write_started = threading.Event()
 
-    def write(self, batch: Batch) -> list[Reject]:
+    def write(self, prepared: list[Decoded], dead_letter: DeadLetter) -> int:
         self.first_write_started.set()
         assert self.gate.wait(10)
-        return super().write(batch)
+        return super().write(prepared, dead_letter)
 
 
 def test_consumption_goes_on_while_a_write_is_under_way_and_commits_wait_for_it() -> None:
-    sink = GatedSink()
-    runner, consumer, _ = make_runner(sink, messages(250), max_rows=100)
+    events: list[str] = []
+    stopping = threading.Event()
+    consumer = FakeConsumer(messages(250), stopping, events)
+    sink = GatedSink(events)
+    runner = SinkRunner(sink, [ROUTE], consumer, MemoryDeadLetters(events), FlushPolicy(100, 0.01), stopping)  # type: ignore[arg-type]
     worker = threading.Thread(target=runner.run)
     worker.start()
     assert sink.first_write_started.wait(5)
@@ -260,51 +303,16 @@ def test_consumption_goes_on_while_a_write_is_under_way_and_commits_wait_for_it(
     worker.join(10)
     assert len(sink.rows) == 250 and consumer.commits[-1] == {("t", 0): 250}
     committed = [c[("t", 0)] for c in consumer.commits]
-    assert committed == sorted(committed)  # sets land and commit in the order they were taken
+    assert committed == sorted(committed)  # flushes land and commit in the order they were taken
 
 
-def test_a_set_given_up_is_read_again_from_its_first_record() -> None:
-    sink = MemorySink(fail_times=10_000)
-    runner, consumer, _ = make_runner(sink, [])
+def test_a_flush_given_up_on_revoke_is_read_again_from_its_first_record() -> None:
+    runner, sink, consumer, _ = make_runner([], fail_times=10_000)
     consumer.subscribe(["t"], on_assign=runner._on_assign, on_revoke=None)  # t[0] and t[1]
     runner._take(messages(5))  # type: ignore[arg-type]
-    with pytest.raises(SinkWriteError):
-        runner.flush(retry=False)
+    runner._submit()
+    from confluent_kafka import TopicPartition as KafkaTP
+
+    runner._on_revoke(consumer, [KafkaTP("t", 1)])  # t[0] stays: its flush was given up
     assert consumer.commits == [] and consumer.seeks == [("t", 0, 0)]
-    assert runner._positions[("t", 0)] == 0 and sink.pending() == 0
-
-
-class PreparingSink(MemorySink):
-    """Decodes in ``prepare`` (off the consuming thread); ``write_many`` gets what it made."""
-
-    def __init__(self, prepare_fails: bool = False) -> None:
-        super().__init__()
-        self.prepare_fails = prepare_fails
-        self.received: list[Any] = []
-        self.threads: set[str] = set()
-
-    def prepare(self, batches: list[Batch]) -> Any:
-        self.threads.add(threading.current_thread().name)
-        if self.prepare_fails:
-            raise SinkWriteError("registry unreachable")
-        return [len(b.rows) for b in batches]
-
-    def write_many(self, batches: list[Batch], prepared: Any = None) -> list[Reject]:
-        self.threads.add(threading.current_thread().name)
-        self.received.append(prepared)
-        return super().write_many(batches, prepared)
-
-
-def test_a_set_is_prepared_and_written_off_the_consuming_thread() -> None:
-    sink = PreparingSink()
-    runner, _, _ = make_runner(sink, messages(30))
-    runner.run()
-    assert sink.received == [[30]] and len(sink.rows) == 30
-    assert threading.current_thread().name not in sink.threads and len(sink.threads) == 2
-
-
-def test_a_failed_prepare_leaves_the_work_to_the_write() -> None:
-    sink = PreparingSink(prepare_fails=True)
-    runner, consumer, _ = make_runner(sink, messages(30))
-    runner.run()
-    assert sink.received == [None] and len(sink.rows) == 30 and consumer.commits[-1] == {("t", 0): 30}
+    assert runner.offsets.positions[("t", 0)] == 0 and runner.buffers.pending == 0

@@ -1,13 +1,14 @@
-"""Decode a set of batches of Confluent-framed records in ClickHouse's engine (chDB, in-process).
+"""The SQL of decoding batches of Confluent-framed records in ClickHouse's engine (chDB, in-process).
 
 The batches of one route (a topic's partitions) go, one after the other, to a scratch file that
 ``file(path, 'AvroConfluent')`` reads in one query, writer schemas coming from the registry; the
-route's ``native_select`` maps the Avro columns to the table's. Each row gets its own Kafka
+mapping's ``engine_select`` maps the Avro columns to the table's. Each row gets its own Kafka
 partition and offset from its row number (the file is read on one thread, so in order): the file
 is a few runs of consecutive offsets, one per batch unless a batch has gaps (transaction markers),
 and each run is one arm of a ``multiIf``. One query per set rather than per partition: most of a
-query's cost on a small batch is the analysis of the mapping, not the rows. Both sinks use it:
-ClickHouse inserts the SELECT, PostgreSQL COPYs its tab-separated output.
+query's cost on a small batch is the analysis of the mapping, not the rows. ``connectors.decoding``
+runs it: the ClickHouse sink inserts its Native output, the PostgreSQL sink COPYs its
+tab-separated output.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from chatstream.avro.serde import WireFormatError
-from connectors.sink import Batch, MappingError, Reject, Row, SinkWriteError, SourceRecord
+from connectors.sink import Batch
 
 _SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
 MAX_RUNS = 64  # more runs of consecutive offsets than this: per-row arrays instead of multiIf arms
@@ -86,16 +85,18 @@ def coordinates(batches: Sequence[Batch]) -> tuple[str, str]:
     return partition_expr, f"{row} + {shift_expr}"
 
 
-def select_from(batches: Sequence[Batch], path: str, registry_url: str) -> str:
-    """``SELECT <mapping> FROM file(...) SETTINGS ...`` for batches of one route (UTC timestamps)."""
+def select_from(batches: Sequence[Batch], path: str, registry_url: str, expressions: Sequence[str]) -> str:
+    """``SELECT <mapping> FROM file(...) SETTINGS ...`` for batches of one route (UTC timestamps);
+    each expression named for its column, so formats that match columns by name (Native) fit."""
     route = batches[0].route
-    assert route.native_select is not None and all(b.route is route for b in batches)
+    assert all(b.route is route for b in batches)
     partition, offset = coordinates(batches)
     select = [
         expr.replace("{kafka_topic}", quote(route.topic))
         .replace("{kafka_partition}", partition)
         .replace("{kafka_offset}", offset)
-        for expr in route.native_select()
+        + f" AS {column}"
+        for expr, column in zip(expressions, route.columns, strict=True)
     ]
     return (
         f"SELECT {', '.join(select)} FROM file({quote(path)}, 'AvroConfluent') "
@@ -116,22 +117,3 @@ def by_route(batches: Sequence[Batch]) -> list[list[Batch]]:
     for batch in batches:
         groups.setdefault(id(batch.route), []).append(batch)
     return list(groups.values())
-
-
-def decode_each(batch: Batch, decode: Callable[[bytes], dict[str, Any]]) -> tuple[list[Row], list[Reject]]:
-    """The fallback for a batch the engine cannot read: decode and map record by record in
-    Python; records that fail are rejects (dead letters). A registry that cannot be reached is
-    not the records' fault: that is a SinkWriteError, and the batch is retried."""
-    rows: list[Row] = []
-    rejects: list[Reject] = []
-    for record in batch.raw_records():
-        try:
-            value = decode(record.value)
-            rows.append(batch.route.to_row(SourceRecord(record.topic, record.partition, record.offset, value)))
-        except WireFormatError as exc:
-            rejects.append(Reject(record, exc))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            rejects.append(Reject(record, MappingError(f"cannot map to {batch.route.table}: {exc}")))
-        except Exception as exc:  # noqa: BLE001 - registry unreachable: the record is fine
-            raise SinkWriteError(f"cannot decode {record.topic}[{record.partition}]@{record.offset} yet: {exc}") from exc
-    return rows, rejects

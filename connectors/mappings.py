@@ -1,13 +1,37 @@
-"""Records of the platform's topics as rows of the sinks' tables (pure functions)."""
+"""How each topic's records become rows of a table: one mapping per table, two renderings.
+
+A ``Mapping`` holds the table's columns and the same mapping twice: ``to_row`` for records
+decoded in Python (fastavro), and ``engine_select`` as ClickHouse expressions over the record's
+Avro fields, for records decoded in ClickHouse's engine (``connectors.decoding``). A parity test
+runs both over the same records and compares every column. Mappings take the topic's Avro schema
+(the contract) as an argument; which topic drains into which table is ``pipelines/sinks.py``'s
+business, not theirs.
+"""
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable, Mapping as MappingOf
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from connectors.sink import Row, SourceRecord
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """``to_row(value, topic, partition, offset)`` and ``engine_select(schema)``: one expression per
+    column, where ``{kafka_topic}``, ``{kafka_partition}`` and ``{kafka_offset}`` stand for the
+    record's coordinates."""
+
+    table: str
+    columns: tuple[str, ...]
+    to_row: Callable[[MappingOf[str, Any], str, int, int], Row]
+    engine_select: Callable[[dict[str, Any]], tuple[str, ...]]
+
+
+# -- chat.actions.v1 -> chat_events -----------------------------------------------------------
 
 CHAT_EVENT_COLUMNS = (
     "event_id",
@@ -30,9 +54,8 @@ CHAT_EVENT_COLUMNS = (
 )
 
 
-def chat_event_row(record: SourceRecord) -> Row:
+def chat_event_row(v: MappingOf[str, Any], topic: str, partition: int, offset: int) -> Row:
     """A ``ChatAction`` as a ``chat_events`` row; its action's details also as JSON text."""
-    v = record.value
     action: str = v["action"]
     detail: dict[str, Any] = v.get(action.lower()) or {}
     return (
@@ -50,19 +73,15 @@ def chat_event_row(record: SourceRecord) -> Row:
         detail.get("text_length"),
         detail.get("rating"),
         orjson.dumps(detail, default=str).decode(),
-        record.topic,
-        record.partition,
-        record.offset,
+        topic,
+        partition,
+        offset,
     )
 
 
-@functools.cache
-def chat_event_select() -> tuple[str, ...]:
-    """``chat_event_row`` as ClickHouse expressions over the ``chat.actions.v1`` Avro columns
-    (for sinks that decode in the engine), in ``CHAT_EVENT_COLUMNS`` order."""
-    from chatstream.avro.catalog import load_catalog
-
-    fields = {f["name"]: f for f in load_catalog()["chat.actions.v1"].schema["fields"]}
+def chat_event_select(schema: dict[str, Any]) -> tuple[str, ...]:
+    """``chat_event_row`` as ClickHouse expressions over the chat action's Avro columns."""
+    fields = {f["name"]: f for f in schema["fields"]}
     details = {s.lower(): {f["name"] for f in fields[s.lower()]["type"][1]["fields"]}
                for s in fields["action"]["type"]["symbols"]}  # fmt: skip
 
@@ -86,3 +105,9 @@ def chat_event_select() -> tuple[str, ...]:
         "kafka_offset": "{kafka_offset}",
     }
     return tuple(expressions.get(column, column) for column in CHAT_EVENT_COLUMNS)
+
+
+CHAT_EVENTS = Mapping("chat_events", CHAT_EVENT_COLUMNS, chat_event_row, chat_event_select)
+
+MAPPINGS = {m.table: m for m in (CHAT_EVENTS,)}
+"""Every mapping by its table: ``pipelines/sinks.py`` names tables, the CLI looks them up here."""

@@ -1,0 +1,140 @@
+"""Compose a sink from the settings and ``pipelines/sinks.py``, and run it (``chatstream sink``).
+
+The one place where the wiring (pipelines), the sinks (connectors), the contracts and the
+settings meet: routes from ``SINK_TABLES`` and ``connectors.mappings``, a decoder (ClickHouse's
+engine in-process, falling back to Python), the store's client, the consumer, the dead letters,
+the health endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from chatstream.avro.catalog import load_catalog
+from chatstream.avro.serde import ConfluentDecoder, WireFormatError
+from chatstream.settings import Settings
+from chatstream.stores import clickhouse_client
+from chatstream.topics import dead_letter_name
+from connectors.clickhouse_sink import ClickHouseSink
+from connectors.decoding import EngineDecoder, PythonDecoder
+from connectors.dlq import DeadLetters
+from connectors.health import Progress, SinkMetrics, serve
+from connectors.mappings import MAPPINGS
+from connectors.pipeline import count_fallback
+from connectors.policy import FlushPolicy
+from connectors.postgres_sink import PostgresSink
+from connectors.runner import SinkRunner
+from connectors.sink import Route, Sink
+from pipelines.sinks import CONSUMER_GROUPS, SINK_TABLES
+
+KINDS = tuple(SINK_TABLES)
+
+
+def routes_for(kind: str) -> list[Route]:
+    catalog = load_catalog()
+    return [Route(topic, table, MAPPINGS[table], catalog[topic].schema) for topic, table in SINK_TABLES[kind]]
+
+
+def registry_fetcher(registry: SchemaRegistryClient) -> Any:
+    """Writer schemas by id; an id the registry does not know makes the record a dead letter."""
+
+    def fetch(schema_id: int) -> dict[str, Any]:
+        try:
+            schema = registry.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                raise WireFormatError(f"schema id {schema_id} is not in the registry") from exc
+            raise
+        parsed: dict[str, Any] = json.loads(schema.schema_str or "null")
+        return parsed
+
+    return fetch
+
+
+def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient, metrics: SinkMetrics, *,
+               routes: Sequence[Route] | None = None, consumer_group: str | None = None,
+               store: Any = None) -> Sink:  # fmt: skip
+    """The sink ``chatstream sink <kind>`` runs. ``routes`` and ``consumer_group`` default to
+    ``pipelines/sinks.py``'s; ``store`` is a ClickHouse client to use instead of the settings'."""
+    import clickhouse_connect
+
+    routes = list(routes or routes_for(kind))
+    group = consumer_group or CONSUMER_GROUPS[kind]
+    python = PythonDecoder(ConfluentDecoder(registry_fetcher(registry)).decode)
+    if kind == "clickhouse":
+        client = store or clickhouse_client(settings)
+        # embedded chDB allows one engine path per process: decode in that engine (a handle of
+        # its own); with a server, in an in-memory engine here, sending Native blocks over HTTP
+        engine = clickhouse_connect.get_client(dsn=settings.clickhouse_url if settings.is_local("clickhouse") and store is None
+                                               else "chdb://memory")  # fmt: skip
+        decoder = EngineDecoder(engine, settings.schema_registry_url, "Native", python, count_fallback(metrics, kind))
+        return ClickHouseSink(client, decoder, routes, group)
+    if kind == "postgres":
+        engine = clickhouse_connect.get_client(dsn="chdb://memory")  # the batch decoder only
+        decoder = EngineDecoder(engine, settings.schema_registry_url, "TabSeparated", python, count_fallback(metrics, kind))
+        url = settings.postgres_url()
+        return PostgresSink(lambda: psycopg.connect(url, autocommit=True, connect_timeout=5, options="-c TimeZone=UTC"),
+                            decoder, group)  # fmt: skip
+    raise ValueError(f"unknown sink {kind!r}: {' or '.join(KINDS)}")
+
+
+def build_runner(settings: Settings, sink: Sink, routes: Sequence[Route], stopping: threading.Event,
+                 progress: Progress, metrics: SinkMetrics, *, group: str | None = None) -> SinkRunner:  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": group or CONSUMER_GROUPS[sink.name],
+            "group.protocol": "consumer",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "fetch.max.bytes": 52_428_800,
+            "queued.max.messages.kbytes": 262_144,
+            # librdkafka's 1,000 ms left the consumer idle 0.2-0.4 s mid-drain (bench/RESULTS.md)
+            "fetch.queue.backoff.ms": 20,
+        }
+    )
+    return SinkRunner(
+        sink,
+        list(routes),
+        consumer,
+        DeadLetters(settings.kafka_bootstrap_servers, sink.name, dead_letter_name),
+        FlushPolicy(settings.sink_batch_rows, settings.sink_batch_interval_s),
+        stopping,
+        progress=progress,
+        metrics=metrics,
+    )
+
+
+def run_sink(settings: Settings, kind: str) -> None:
+    """Run until SIGINT/SIGTERM, then flush and commit what is buffered and exit."""
+    logging.getLogger("connectors").setLevel(logging.INFO)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    progress = Progress(settings.sink_stall_after_s)
+    metrics = SinkMetrics(kind, progress)
+    server = serve(settings.gateway_host, settings.sink_port(kind), metrics, progress)
+    try:
+        with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
+            routes = routes_for(kind)
+            sink = build_sink(settings, kind, registry, metrics, routes=routes)
+            runner = build_runner(settings, sink, routes, stopping, progress, metrics)
+            print(f"sink {kind}: draining {', '.join(r.topic for r in routes)} as {CONSUMER_GROUPS[kind]}; "
+                  f"metrics and readiness on http://{settings.gateway_host}:{settings.sink_port(kind)}", flush=True)  # fmt: skip
+            try:
+                runner.run()
+            finally:
+                sink.close()
+    finally:
+        server.shutdown()

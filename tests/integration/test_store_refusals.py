@@ -1,0 +1,109 @@
+"""Valid Avro that a store refuses never stalls a sink: the records at fault are dead-lettered
+with the store's error, everything else lands (another tenant's canaries included), and a
+restart does not stall again. Sent straight to Kafka (the topic is the contract: any producer)
+and through the gateway."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import psycopg
+from confluent_kafka import Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from chatstream.avro.catalog import load_catalog
+from chatstream.avro.serde import ConfluentEncoder
+from chatstream.lag import end_offsets
+from chatstream.settings import Settings
+from pipelines.sinks import CONSUMER_GROUPS
+from tests.integration.platform import Component, bearer, wait_gateway_ready
+from tests.integration.test_dead_letters import DLQ, TOPIC, dead_letters_since, run_sink_until_caught_up
+
+MONTH_MS = 31 * 24 * 3600 * 1000
+
+
+def action(tenant: str, conversation: str, at: int, **detail: Any) -> dict[str, Any]:
+    return {"event_id": str(uuid.uuid4()), "occurred_at": at, "tenant_id": tenant, "user_id": "u", "trace_id": "t" * 32,
+            "conversation_id": conversation, "action": "MESSAGE_SENT",
+            "message_sent": ("io.chatstream.events.MessageSent", {"message_id": "m", "text_length": 5, **detail})}  # fmt: skip
+
+
+def test_records_a_store_refuses_are_dead_lettered_and_the_sinks_go_on(
+    running_stack: Settings, clickhouse: Callable[..., Any], unique: str
+) -> None:
+    settings = running_stack
+    for kind in CONSUMER_GROUPS:
+        run_sink_until_caught_up(settings, kind)
+    start = end_offsets(settings.kafka_bootstrap_servers, DLQ)
+    now = int(time.time() * 1000)
+    bad_tenant, canary_tenant = f"bad-{unique}", f"canary-{unique}"
+
+    # straight to Kafka, valid Avro of the registered schema
+    contract = load_catalog()[TOPIC]
+    with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
+        encoder = ConfluentEncoder(contract.schema, registry.get_latest_version(contract.subject).schema_id)
+    not_utf8 = encoder.encode(action(bad_tenant, f"{unique}-utf8", now, content="xxINVALIDxx"))
+    direct = {
+        f"{unique}-int": encoder.encode(action(bad_tenant, f"{unique}-int", now, text_length=2**31)),
+        f"{unique}-nul": encoder.encode(action(bad_tenant, f"{unique}-nul", now, content="a\x00b")),
+        f"{unique}-uuid": encoder.encode({**action(bad_tenant, f"{unique}-uuid", now), "event_id": "not-a-uuid"}),
+        f"{unique}-utf8": not_utf8.replace(b"INVALID", b"\xff\xfe\xfd\xfc\xfb\xfa\xf9"),
+    }
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for key, value in direct.items():
+        producer.produce(TOPIC, value, key.encode())
+    months = [action(bad_tenant, f"{unique}-months", now - i * MONTH_MS) for i in range(200)]
+    for record in months:  # one flush touching 200 monthly partitions
+        producer.produce(TOPIC, encoder.encode(record), f"{unique}-months".encode())
+    assert producer.flush(30) == 0
+
+    # the same triggers through the gateway (it accepts them today)
+    gateway = Component(settings, "gateway").start()
+    try:
+        wait_gateway_ready(settings, gateway)
+        auth = bearer(settings, bad_tenant, "u")
+        sent = [
+            {"type": "message_sent", "conversation_id": f"{unique}-gw-int", "message_sent": {"message_id": "m", "text_length": 2**31}},
+            {"type": "message_sent", "conversation_id": f"{unique}-gw-nul", "message_sent": {"message_id": "m", "text_length": 3, "content": "a\x00b"}},
+        ]  # fmt: skip
+        for event in sent:
+            assert httpx.post(f"{settings.gateway_url}/v1/events", json=event, headers=auth, timeout=30).status_code == 202
+        canaries = [{"type": "message_sent", "conversation_id": f"{unique}-canary", "message_sent": {"message_id": f"m{i}", "text_length": i}}
+                    for i in range(20)]  # fmt: skip
+        answer = httpx.post(f"{settings.gateway_url}/v1/events", json={"events": canaries},
+                            headers=bearer(settings, canary_tenant, "u"), timeout=30)  # fmt: skip
+        assert answer.status_code == 202, answer.text
+    finally:
+        gateway.stop()
+
+    for kind in CONSUMER_GROUPS:
+        run_sink_until_caught_up(settings, kind)
+
+    with psycopg.connect(settings.postgres_url()) as conn:
+        (pg_canaries,) = conn.execute("SELECT count(*) FROM chat_events WHERE tenant_id = %s", (canary_tenant,)).fetchone()  # type: ignore[misc]
+        (pg_months,) = conn.execute("SELECT count(*) FROM chat_events WHERE conversation_id = %s", (f"{unique}-months",)).fetchone()  # type: ignore[misc]
+    ((ch_canaries,),) = clickhouse(("query", f"SELECT count() FROM chat_events WHERE tenant_id = '{canary_tenant}'", None))
+    ((ch_months,),) = clickhouse(("query", f"SELECT count() FROM chat_events WHERE conversation_id = '{unique}-months'", None))
+    assert (pg_canaries, ch_canaries) == (20, 20)
+    assert (pg_months, ch_months) == (200, 200)  # nothing at fault: the halves landed
+
+    letters = dead_letters_since(settings, start)
+    parked = {(h["sink"].decode(), h["key"].decode()) for h in letters}
+    assert parked == {
+        ("postgres", f"{unique}-int"), ("postgres", f"{unique}-gw-int"), ("postgres", f"{unique}-nul"),
+        ("postgres", f"{unique}-gw-nul"), ("postgres", f"{unique}-uuid"), ("postgres", f"{unique}-utf8"),
+        ("clickhouse", f"{unique}-int"), ("clickhouse", f"{unique}-gw-int"), ("clickhouse", f"{unique}-uuid"),
+    }, sorted(parked)  # fmt: skip
+    errors = {(h["sink"].decode(), h["key"].decode()): h["error"].decode() for h in letters}
+    assert "out of range" in errors[("postgres", f"{unique}-int")]
+    assert "uuid" in errors[("postgres", f"{unique}-uuid")].lower()
+    assert "UTF8" in errors[("postgres", f"{unique}-utf8")]
+
+    # a restart reads nothing again and parks nothing again
+    for kind in CONSUMER_GROUPS:
+        run_sink_until_caught_up(settings, kind)
+    assert len(dead_letters_since(settings, start)) == len(letters)
