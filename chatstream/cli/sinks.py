@@ -73,6 +73,9 @@ def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient, me
     python = PythonDecoder(ConfluentDecoder(registry_fetcher(registry)).decode)
     if kind == "clickhouse":
         client = store or clickhouse_client(settings)
+        # a row it cannot encode is logged with a traceback, then raised: the sink narrows and
+        # dead-letters it with the message, so the library's own report is noise
+        logging.getLogger("clickhouse_connect.driver.transform").setLevel(logging.CRITICAL)
         # embedded chDB allows one engine path per process: decode in that engine (a handle of
         # its own); with a server, in an in-memory engine here, sending Native blocks over HTTP
         engine = clickhouse_connect.get_client(dsn=settings.clickhouse_url if settings.is_local("clickhouse") and store is None
