@@ -17,10 +17,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-
-import httpx
 from dataclasses import dataclass
 from pathlib import Path
+
+from chatstream.readiness import probe
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +97,11 @@ class Supervisor:
             return
         self._last_watch = now
         for name, url in self.readiness.items():
-            try:
-                answer = httpx.get(url, timeout=1)
-            except httpx.HTTPError:
+            ready, reason = probe(url)
+            if ready is None:
                 continue  # not listening yet, or going away: the exit check speaks for it
-            ready = answer.status_code == 200
             if self._ready.get(name) != ready:
-                reason = ""
-                if not ready and "json" in answer.headers.get("content-type", ""):
-                    reason = f": {answer.json().get('reason', '')}"
-                print(f"{name}: {'ready' if ready else 'NOT READY'}{reason}", flush=True)
+                print(f"{name}: ready" if ready else f"{name}: NOT READY: {reason}", flush=True)
                 self._ready[name] = ready
 
     def running(self) -> bool:

@@ -6,6 +6,8 @@ import typer
 from rich.table import Table
 
 from chatstream.cli.output import console, print_json, steps
+from chatstream.cli.platform import readiness_urls
+from chatstream.readiness import probe
 from chatstream.settings import Settings
 from infra.local import stack
 
@@ -37,21 +39,25 @@ def down(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help
 def status(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")
 ) -> None:
-    """Each service, its endpoint, pid and log file. Exit 3 when one is not running."""
+    """Each service, its endpoint, pid and log file, then whether the gateway and each sink
+    (``chatstream run``) is ready and why not. Exit 3 when a service is not running."""
     settings: Settings = ctx.obj
-    if not _report(settings, json_out):
+    if not _report(settings, json_out, platform=True):
         raise typer.Exit(3)
 
 
-def _report(settings: Settings, json_out: bool) -> bool:
+def _report(settings: Settings, json_out: bool, *, platform: bool = False) -> bool:
     statuses = stack.status(settings)
+    components = {name: (url, *probe(url)) for name, url in readiness_urls(settings).items()} if platform else {}
     if json_out:
         print_json(
             {
                 "endpoints": stack.endpoints(settings),
                 "services": {s.name: s.to_json() for s in statuses},
+                **({"platform": {name: {"readyz": url, "ready": ready, "detail": detail}
+                                 for name, (url, ready, detail) in components.items()}} if platform else {}),
             }
-        )
+        )  # fmt: skip
     else:
         table = Table(title=f"chatstream stack ({settings.state_dir})")
         for column in ("service", "where", "state", "endpoint", "pid", "log"):
@@ -67,4 +73,12 @@ def _report(settings: Settings, json_out: bool) -> bool:
                 str(s.log_file or s.detail),
             )
         console.print(table)
+        if components:
+            table = Table(title="chatstream run")
+            for column in ("component", "state", "readyz"):
+                table.add_column(column, overflow="fold")
+            for name, (url, ready, detail) in components.items():
+                state = {True: "[green]ready[/]", False: f"[red]NOT READY[/]: {detail}", None: "[dim]not running[/]"}[ready]
+                table.add_row(name, state, url)
+            console.print(table)
     return all(s.running for s in statuses)

@@ -10,6 +10,14 @@ from chatstream.settings import Settings
 app = typer.Typer()
 
 
+def readiness_urls(settings: Settings) -> dict[str, str]:
+    """Each platform component's ``/readyz``."""
+    urls = {"gateway": f"{settings.gateway_url}/readyz"}
+    for kind in ("clickhouse", "postgres"):
+        urls[f"sink-{kind}"] = f"http://{settings.gateway_host}:{settings.sink_port(kind)}/readyz"
+    return urls
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -26,11 +34,9 @@ def run(
     if unknown:
         raise typer.BadParameter(f"unknown component(s): {', '.join(sorted(unknown))}", param_hint="--only")
     env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
-    console.print(f"chatstream running: {', '.join(components)}; gateway at {settings.gateway_url}; "
-                  f"logs in {settings.state_dir / 'logs'}; Ctrl-C stops")  # fmt: skip
-    readiness = {"gateway": f"{settings.gateway_url}/readyz"}
-    readiness |= {f"sink-{kind}": f"http://{settings.gateway_host}:{settings.sink_port(kind)}/readyz" for kind in ("clickhouse", "postgres")}
-    readiness = {name: url for name, url in readiness.items() if name in components}
+    readiness = {name: url for name, url in readiness_urls(settings).items() if name in components}
+    where = "; ".join(f"{name} at {url.removesuffix('/readyz')}" for name, url in readiness.items())
+    console.print(f"chatstream running: {where}; logs in {settings.state_dir / 'logs'}; Ctrl-C stops")
     raise typer.Exit(run_platform(components, log_dir=settings.state_dir / "logs", env=env, readiness=readiness))
 
 
