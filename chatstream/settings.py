@@ -39,7 +39,7 @@ class Settings(BaseSettings):
         ge=1024,
         le=64000,
         description="Local ports: Kafka base+92, controller base+93, registry base+81, "
-        "PostgreSQL base+432.",
+        "PostgreSQL base+432, ClickHouse server base+123.",
     )
     kafka_bootstrap: str | None = Field(
         default=None, description="Existing Kafka bootstrap servers; unset = the local broker."
@@ -58,7 +58,13 @@ class Settings(BaseSettings):
     clickhouse_dsn: str | None = Field(
         default=None,
         description="ClickHouse server DSN (http://user:pass@host:8123/db); "
-        "unset = embedded chDB in the state directory.",
+        "unset = the local ClickHouse in the state directory.",
+    )
+    clickhouse_server: bool = Field(
+        default=False,
+        description="Run the local ClickHouse as a server (its HTTP interface on port base+123, "
+        "served by chDB's engine) that many processes share; off = embedded chDB, opened by one "
+        "process at a time.",
     )
     kafka_version: str = Field(default="4.1.1", description="Apache Kafka release to run locally.")
     apicurio_version: str = Field(
@@ -145,6 +151,10 @@ class Settings(BaseSettings):
         return self.port_base + 432
 
     @property
+    def clickhouse_port(self) -> int:
+        return self.port_base + 123
+
+    @property
     def gateway_listen_port(self) -> int:
         return self.gateway_port or self.port_base + 80
 
@@ -179,7 +189,11 @@ class Settings(BaseSettings):
 
     @property
     def clickhouse_url(self) -> str:
-        return self.clickhouse_dsn or f"chdb://{self.state_dir / 'clickhouse'}"
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        if self.clickhouse_server:
+            return f"http://127.0.0.1:{self.clickhouse_port}/"
+        return f"chdb://{self.state_dir / 'clickhouse'}"
 
     def is_local(self, component: Component) -> bool:
         """Whether ``infra up`` runs this component here (no external endpoint configured)."""

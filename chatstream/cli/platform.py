@@ -58,13 +58,16 @@ def gateway(
 def sink(
     ctx: typer.Context,
     kind: str = typer.Argument(..., help="clickhouse or postgres", metavar="clickhouse|postgres"),
+    group: str | None = typer.Option(
+        None, "--group", help="Consumer group; default chatstream-sink-<kind>. A second copy of a store "
+        "(another ClickHouse server, say) needs a group of its own."),
 ) -> None:
     """Drain the topics pipelines/sinks.py routes into ClickHouse or PostgreSQL (Ctrl-C: flush, commit, exit 0)."""
     from chatstream.cli.sinks import run_sink
 
     if kind not in ("clickhouse", "postgres"):  # pipelines/sinks.py's SINK_TABLES
         raise typer.BadParameter("clickhouse or postgres", param_hint="KIND")
-    run_sink(ctx.obj, kind)
+    run_sink(ctx.obj, kind, group=group)
 
 
 @app.command()

@@ -78,8 +78,8 @@ def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient, me
         logging.getLogger("clickhouse_connect.driver.transform").setLevel(logging.CRITICAL)
         # embedded chDB allows one engine path per process: decode in that engine (a handle of
         # its own); with a server, in an in-memory engine here, sending Native blocks over HTTP
-        engine = clickhouse_connect.get_client(dsn=settings.clickhouse_url if settings.is_local("clickhouse") and store is None
-                                               else "chdb://memory")  # fmt: skip
+        embedded = settings.clickhouse_url.startswith("chdb://") and store is None
+        engine = clickhouse_connect.get_client(dsn=settings.clickhouse_url if embedded else "chdb://memory")
         decoder = EngineDecoder(engine, settings.schema_registry_url, "Native", python, count_fallback(metrics, kind))
         return ClickHouseSink(client, decoder, routes, group)
     if kind == "postgres":
@@ -119,8 +119,9 @@ def build_runner(settings: Settings, sink: Sink, routes: Sequence[Route], stoppi
     )
 
 
-def run_sink(settings: Settings, kind: str) -> None:
+def run_sink(settings: Settings, kind: str, *, group: str | None = None) -> None:
     """Run until SIGINT/SIGTERM, then flush and commit what is buffered and exit."""
+    group = group or CONSUMER_GROUPS[kind]
     logging.getLogger("connectors").setLevel(logging.INFO)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -131,9 +132,9 @@ def run_sink(settings: Settings, kind: str) -> None:
     try:
         with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
             routes = routes_for(kind)
-            sink = build_sink(settings, kind, registry, metrics, routes=routes)
-            runner = build_runner(settings, sink, routes, stopping, progress, metrics)
-            print(f"sink {kind}: draining {', '.join(r.topic for r in routes)} as {CONSUMER_GROUPS[kind]}; "
+            sink = build_sink(settings, kind, registry, metrics, routes=routes, consumer_group=group)
+            runner = build_runner(settings, sink, routes, stopping, progress, metrics, group=group)
+            print(f"sink {kind}: draining {', '.join(r.topic for r in routes)} as {group}; "
                   f"metrics and readiness on http://{settings.gateway_host}:{settings.sink_port(kind)}", flush=True)  # fmt: skip
             try:
                 runner.run()

@@ -1,15 +1,29 @@
-"""ClickHouse for chatstream: chDB in-process by default, a ClickHouse server when configured.
+"""ClickHouse for chatstream: chDB in-process by default, a local server or a configured one.
 
 chDB is a library, not a server: "up" means its data folder exists; it locks that folder, so
-one process at a time opens it. A configured server is only pinged.
+one process at a time opens it. With ``CHATSTREAM_CLICKHOUSE_SERVER`` the same folder is served
+over ClickHouse's HTTP interface by a process of its own (``chdb_server.py``), so the sinks, ad
+hoc queries and dashboards share it. A configured server (``CHATSTREAM_CLICKHOUSE_DSN``) is
+only pinged.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import httpx
 
 from chatstream.settings import Settings, redact_url
+from infra.local.process import read_pid, start_daemon, stop_daemon, wait_until
 from infra.local.status import ServiceStatus
+
+SERVER_CONFIG = """<clickhouse>
+    <listen_host>127.0.0.1</listen_host>
+    <http_port>{port}</http_port>
+</clickhouse>
+"""
 
 
 class ClickHouse:
@@ -18,37 +32,59 @@ class ClickHouse:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.path = settings.state_dir / "clickhouse"
+        self.home = settings.state_dir / "clickhouse-server"  # the server's config, pid and log
+        self.log_file = self.home / "clickhouse-server.log"
+        self.pid_file = self.home / "clickhouse-server.pid"
+
+    @property
+    def serves(self) -> bool:
+        """Whether this machine runs the ClickHouse server (not chDB in-process, not external)."""
+        return self.settings.is_local("clickhouse") and self.settings.clickhouse_server
 
     def fetch(self) -> None:
-        """Nothing to download: the server binaries come from the machine."""
+        """Nothing to download: chDB is a Python dependency."""
 
     def start(self) -> None:
-        if self.settings.is_local("clickhouse"):
-            self.path.mkdir(parents=True, exist_ok=True)
+        if not self.settings.is_local("clickhouse"):
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.serves and not self.running():
+            self.home.mkdir(parents=True, exist_ok=True)
+            (self.home / "config.xml").write_text(SERVER_CONFIG.format(port=self.settings.clickhouse_port))
+            argv = [sys.executable, str(Path(__file__).with_name("chdb_server.py")), str(self.path)]
+            pid = start_daemon(argv, log_file=self.log_file, pid_file=self.pid_file, cwd=self.home)
+            wait_until(lambda: server_ping(self.settings.clickhouse_url), what="ClickHouse server (chDB)",
+                       timeout_s=self.settings.start_timeout_s, log_file=self.log_file, pid=pid)  # fmt: skip
 
     def stop(self) -> bool:
-        return False
+        return stop_daemon(self.pid_file, timeout_s=30)
 
     def running(self) -> bool:
+        if self.serves:
+            return read_pid(self.pid_file) is not None and server_ping(self.settings.clickhouse_url)
         if self.settings.is_local("clickhouse"):
             return self.path.is_dir()
         return server_ping(self.settings.clickhouse_url)
 
     def status(self) -> ServiceStatus:
         local = self.settings.is_local("clickhouse")
+        if self.serves:
+            detail = "ClickHouse server (chDB's engine)"
+        else:
+            detail = "embedded chDB (in-process)" if local else "ClickHouse server"
         return ServiceStatus(
             name=self.name,
             local=local,
             running=self.running(),
             endpoint=redact_url(self.settings.clickhouse_url),
-            detail="embedded chDB (in-process)" if local else "ClickHouse server",
+            pid=read_pid(self.pid_file) if self.serves else None,
+            log_file=self.log_file if self.serves else None,
+            detail=detail,
         )
 
 
 def server_ping(dsn: str) -> bool:
     """A ClickHouse server answers ``/ping`` on its HTTP interface."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(dsn)
     scheme = "https" if parts.scheme in ("https", "clickhouses") else "http"
     try:

@@ -73,6 +73,7 @@ def busy_ports(settings: Settings) -> list[int]:
         (settings.is_local("registry") and not LocalRegistry(settings).running(), [settings.registry_port]),
         (settings.is_local("kafka") and not LocalKafka(settings).running(),
          [settings.kafka_port, settings.kafka_controller_port]),
+        (ClickHouse(settings).serves and not ClickHouse(settings).running(), [settings.clickhouse_port]),
     ]  # fmt: skip
     return [port for needed, ports in wanted if needed for port in ports if port_open(port)]
 

@@ -22,6 +22,7 @@ import pytest
 
 from chatstream.settings import REPO_ROOT, Settings
 from infra.local import stack
+from tests.integration.platform import cli_env
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,14 +38,6 @@ def settings() -> Settings:
         state_dir=REPO_ROOT / ".chatstream" / "test-stack",
         port_base=int(os.environ.get("CHATSTREAM_TEST_PORT_BASE", "29000")),
     )
-
-
-def cli_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "CHATSTREAM_STATE_DIR": str(settings.state_dir),
-        "CHATSTREAM_PORT_BASE": str(settings.port_base),
-    }
 
 
 def chatstream(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -15,18 +15,26 @@ from chatstream.settings import Settings
 from gateway.auth import issue_token, local_secret
 
 
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a ``chatstream`` process see ``settings``' stack."""
+    env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir), "CHATSTREAM_PORT_BASE": str(settings.port_base)}
+    external = {
+        "CHATSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "CHATSTREAM_REGISTRY_URL": settings.registry_url,
+        "CHATSTREAM_POSTGRES_DSN": settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None,
+        "CHATSTREAM_CLICKHOUSE_DSN": settings.clickhouse_dsn,
+        "CHATSTREAM_CLICKHOUSE_SERVER": "1" if settings.clickhouse_server else None,
+    }
+    return env | {name: value for name, value in external.items() if value}
+
+
 class Component:
     """One ``chatstream ...`` process with its own log file."""
 
     def __init__(self, settings: Settings, *args: str, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.args = args
-        self.env = {
-            **os.environ,
-            "CHATSTREAM_STATE_DIR": str(settings.state_dir),
-            "CHATSTREAM_PORT_BASE": str(settings.port_base),
-            **(env or {}),
-        }
+        self.env = {**cli_env(settings), **(env or {})}
         self.log_file = settings.state_dir / "logs" / f"test-{'-'.join(args)}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log_start = 0

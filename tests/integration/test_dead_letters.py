@@ -15,17 +15,19 @@ from tests.integration.platform import Component
 TOPIC, DLQ = "chat.actions.v1", "dlq.chat.actions.v1"
 
 
-def run_sink_until_caught_up(settings: Settings, kind: str) -> None:
-    sink = Component(settings, "sink", kind).start()
+def run_sink_until_caught_up(settings: Settings, kind: str, group: str | None = None) -> Component:
+    """Run ``chatstream sink <kind>`` until its group has no lag, stop it; returns it (its log)."""
+    sink = Component(settings, "sink", kind, *(("--group", group) if group else ())).start()
     try:
         sink.wait_for_output("draining")
         deadline = time.monotonic() + 120
-        while lag(settings.kafka_bootstrap_servers, CONSUMER_GROUPS[kind], TOPIC) and time.monotonic() < deadline:
+        while lag(settings.kafka_bootstrap_servers, group or CONSUMER_GROUPS[kind], TOPIC) and time.monotonic() < deadline:
             assert sink.running(), sink.log_tail()
             time.sleep(0.3)
     finally:
         code = sink.stop()
     assert code == 0, sink.log_tail()
+    return sink
 
 
 def dead_letters_since(settings: Settings, start: dict[int, int]) -> list[dict[str, bytes]]:

@@ -1,0 +1,98 @@
+"""The ClickHouse-server path: ``infra up`` with ``CHATSTREAM_CLICKHOUSE_SERVER`` serves ClickHouse's
+HTTP interface (chDB's engine in a process of its own), and the ClickHouse sink writes to it
+over HTTP: Native blocks decoded in an in-memory engine, rows decoded in Python when the engine
+cannot read a flush, refusals from the server narrowed down and dead-lettered, and this test
+reads the server while the sink writes (no folder lock)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import clickhouse_connect
+import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from pydantic import SecretStr
+
+from chatstream.avro.catalog import load_catalog
+from chatstream.avro.serde import ConfluentEncoder
+from chatstream.lag import end_offsets
+from chatstream.settings import Settings
+from infra.local import stack
+from tests.integration.conftest import chatstream
+from tests.integration.test_dead_letters import DLQ, TOPIC, dead_letters_since, run_sink_until_caught_up
+from tests.integration.test_store_refusals import MONTH_MS, action
+
+GOOD = 40
+
+
+@pytest.fixture(scope="module")
+def server(running_stack: Settings) -> Iterator[Settings]:
+    """A second ClickHouse, served over HTTP, beside the test stack's embedded one."""
+    settings = running_stack.model_copy(update={
+        "state_dir": running_stack.state_dir / "with-server",
+        "clickhouse_server": True,
+        "kafka_bootstrap": running_stack.kafka_bootstrap_servers,
+        "registry_url": running_stack.schema_registry_url,
+        "postgres_dsn": SecretStr(running_stack.postgres_url()),
+    })  # fmt: skip
+    stack.up(settings)  # only ClickHouse is local to these settings
+    try:
+        chatstream(settings, "db", "migrate")
+        yield settings
+    finally:
+        assert stack.down(settings) == ["clickhouse"]
+
+
+def start_group_at_end(bootstrap: str, group: str) -> None:
+    """Commit ``group`` at the topic's end, so its sink reads only what the test produces next."""
+    ends = end_offsets(bootstrap, TOPIC)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(TOPIC, p, o) for p, o in ends.items()])
+    admin.alter_consumer_group_offsets([request])[group].result(30)
+
+
+def produce(settings: Settings, records: list[dict[str, Any]]) -> None:
+    contract = load_catalog()[TOPIC]
+    with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
+        encoder = ConfluentEncoder(contract.schema, registry.get_latest_version(contract.subject).schema_id)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for record in records:
+        producer.produce(TOPIC, encoder.encode(record), record["conversation_id"].encode())
+    assert producer.flush(30) == 0
+
+
+def test_the_clickhouse_sink_writes_to_a_server_over_http(server: Settings, unique: str) -> None:
+    settings = server
+    group = f"test-ch-server-{unique}"
+    start_group_at_end(settings.kafka_bootstrap_servers, group)
+    letters_start = end_offsets(settings.kafka_bootstrap_servers, DLQ)
+    tenant = f"server-{unique}"
+    now = int(time.time() * 1000)
+
+    # Native blocks over HTTP; one flush touching 150 monthly partitions is refused and narrowed
+    produce(settings, [action(tenant, f"{unique}-c{i % 4}", now + i) for i in range(GOOD)]
+            + [action(tenant, f"{unique}-months", now - i * MONTH_MS) for i in range(150)])  # fmt: skip
+    native = run_sink_until_caught_up(settings, "clickhouse", group).log_tail()
+    assert "narrowing it down" in native and "decoding them in Python" not in native
+    # a record the engine cannot read: the flush is decoded in Python, rows go over HTTP
+    produce(settings, [action(tenant, f"{unique}-late{i}", now + i) for i in range(10)]
+            + [action(tenant, f"{unique}-int", now, text_length=2**31)])  # fmt: skip
+    python = run_sink_until_caught_up(settings, "clickhouse", group).log_tail()
+    assert "decoding them in Python" in python and "narrowing it down" in python
+
+    client = clickhouse_connect.get_client(dsn=settings.clickhouse_url)  # a second client: no lock
+    ((rows, ids, months),) = client.query(
+        "SELECT count(), uniqExact(event_id), countIf(conversation_id = {c:String}) FROM chat_events "
+        "WHERE tenant_id = {t:String}", parameters={"t": tenant, "c": f"{unique}-months"}
+    ).result_rows  # fmt: skip
+    assert (rows, ids, months) == (GOOD + 150 + 10, GOOD + 150 + 10, 150)
+    parked = [h for h in dead_letters_since(settings, letters_start) if h["sink"] == b"clickhouse"]
+    assert [h["key"] for h in parked] == [f"{unique}-int".encode()]
+    ((watermarks,),) = client.query(
+        "SELECT count() FROM chatstream_sink_offsets FINAL WHERE consumer_group = {g:String}", parameters={"g": group}
+    ).result_rows
+    assert watermarks >= 1
