@@ -52,6 +52,7 @@ status: venv
 
 lint: venv
 	$(BIN)/python -m mypy chatstream infra pipelines gateway connectors
+	$(BIN)/lint-imports
 
 docs: venv
 	$(BIN)/chatstream schemas docs

@@ -46,8 +46,9 @@ from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
 from gateway.auth import issue_token, local_secret
 from infra.local import stack
+from pipelines.topics import CHAT_ACTIONS
 
-TOPIC = "chat.actions.v1"
+TOPIC = CHAT_ACTIONS.name
 PRODUCER_CONFIG = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
                    "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000}  # fmt: skip
 

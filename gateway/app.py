@@ -31,8 +31,9 @@ from gateway.events import ChatActionShape
 from gateway.metrics import GatewayMetrics
 from gateway.producer import EventProducer
 from gateway.ratelimit import TenantLimiter
+from pipelines.topics import CHAT_ACTIONS
 
-EVENTS_TOPIC = "chat.actions.v1"
+EVENTS_TOPIC = CHAT_ACTIONS.name
 
 EVENTS_BODY_SCHEMA = {
     "oneOf": [

@@ -26,7 +26,7 @@ def run(
     """Run the gateway and the sinks (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0)."""
     import os
 
-    from chatstream.supervisor import COMPONENTS, run_platform
+    from chatstream.cli.supervisor import COMPONENTS, run_platform
 
     settings: Settings = ctx.obj
     components = only or list(COMPONENTS)
@@ -77,7 +77,7 @@ def demo(
     concurrency: int = typer.Option(16, min=1, help="Concurrent client connections."),
 ) -> None:
     """Run the platform, drive synthetic chat traffic through the gateway, and summarise."""
-    from chatstream.demo.run import run_demo
+    from chatstream.cli.demo.run import run_demo
 
     raise typer.Exit(run_demo(ctx.obj, events=events, concurrency=concurrency, console=console))
 

@@ -24,20 +24,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from chatstream.demo.driver import DriveStats, drive, send_bad_requests
-from chatstream.demo.traffic import DAY_MS, TrafficModel, bad_requests
+from chatstream.cli.demo.driver import DriveStats, drive, send_bad_requests
+from chatstream.cli.demo.traffic import DAY_MS, TrafficModel, bad_requests
+from chatstream.cli.supervisor import Supervisor
 from chatstream.errors import ChatstreamError
 from chatstream.lag import end_offsets, wait_caught_up
 from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
-from chatstream.supervisor import Supervisor
+from chatstream.topics import dead_letter_name
 from gateway.auth import issue_token
 from gateway.main import jwt_secret
 from infra.local import stack
 from pipelines.sinks import CONSUMER_GROUPS
+from pipelines.topics import CHAT_ACTIONS
 
-TOPIC = "chat.actions.v1"
-DLQ = f"dlq.{TOPIC}"
+TOPIC = CHAT_ACTIONS.name
+DLQ = dead_letter_name(TOPIC)
 ROGUE_RECORDS = 3
 
 

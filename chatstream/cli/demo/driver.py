@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
-from chatstream.demo.traffic import Session
+from chatstream.cli.demo.traffic import Session
 
 MAX_RETRIES = 5
 
