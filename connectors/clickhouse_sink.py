@@ -59,6 +59,20 @@ def classify(exc: BaseException) -> type[SinkWriteError]:
     return RefusedWriteError
 
 
+def column_types(client: Any, table: str) -> dict[str, str]:
+    """Each column of ``table`` and its type, as the store has them (``EngineDecoder`` casts to them)."""
+    try:
+        found = client.query(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {table:String}",
+            parameters={"table": table},
+        ).result_rows
+    except Exception as exc:  # noqa: BLE001 - clickhouse-connect and chDB raise many kinds
+        raise classify(exc)(f"ClickHouse column types of {table} unreadable: {exc}") from exc
+    if not found:
+        raise TransientWriteError(f"ClickHouse has no table {table} (run `chatstream db migrate`)")
+    return {str(name): str(kind) for name, kind in found}
+
+
 class ClickHouseSink:
     name = "clickhouse"
 
@@ -115,6 +129,8 @@ class ClickHouseSink:
     def _store_watermarks(self, batches: list[Batch]) -> None:
         ends = next_offsets(batches)
         rows = [(self.consumer_group, topic, partition, end) for (topic, partition), end in ends.items()]
+        if not rows:
+            return
         try:
             self.client.insert(OFFSETS_TABLE, rows, column_names=["consumer_group", "topic", "kafka_partition", "next_offset"])
         except Exception as exc:  # noqa: BLE001
@@ -146,7 +162,7 @@ class ClickHouseSink:
         try:
             return list(self.client.query(sql, parameters=parameters).result_rows)
         except Exception as exc:  # noqa: BLE001
-            raise TransientWriteError(f"ClickHouse offsets unreadable: {exc}") from exc
+            raise TransientWriteError(f"ClickHouse read failed: {exc}") from exc
 
     def close(self) -> None:
         """The client belongs to whoever made it."""

@@ -39,8 +39,10 @@ def should_flush(state: LoopState, policy: FlushPolicy) -> bool:
 
 
 def must_wait(state: LoopState, policy: FlushPolicy) -> bool:
-    """Buffers full while flushes are under way: wait for the oldest before consuming more."""
-    return state.in_flight > 0 and state.buffered >= 2 * policy.max_rows
+    """Buffers full and no room for another flush: wait for the oldest before consuming more.
+    With room, the loop flushes instead (waiting then would leave the writer idle while the
+    next flush is prepared)."""
+    return state.in_flight >= policy.max_in_flight and state.buffered >= 2 * policy.max_rows
 
 
 def next_backoff(delay_s: float, policy: FlushPolicy) -> float:

@@ -25,7 +25,7 @@ from chatstream.avro.serde import ConfluentDecoder, WireFormatError
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client
 from chatstream.topics import dead_letter_name
-from connectors.clickhouse_sink import ClickHouseSink
+from connectors.clickhouse_sink import ClickHouseSink, column_types
 from connectors.decoding import EngineDecoder, PythonDecoder
 from connectors.dlq import DeadLetters
 from connectors.health import Progress, SinkMetrics, serve
@@ -80,7 +80,9 @@ def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient, me
         # its own); with a server, in an in-memory engine here, sending Native blocks over HTTP
         embedded = settings.clickhouse_url.startswith("chdb://") and store is None
         engine = clickhouse_connect.get_client(dsn=settings.clickhouse_url if embedded else "chdb://memory")
-        decoder = EngineDecoder(engine, settings.schema_registry_url, "Native", python, count_fallback(metrics, kind))
+        # Native blocks in the table's own column types: no conversion on insert
+        decoder = EngineDecoder(engine, settings.schema_registry_url, "Native", python, count_fallback(metrics, kind),
+                                column_types=lambda table: column_types(client, table))  # fmt: skip
         return ClickHouseSink(client, decoder, routes, group)
     if kind == "postgres":
         engine = clickhouse_connect.get_client(dsn="chdb://memory")  # the batch decoder only

@@ -18,6 +18,7 @@ import pytest
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.serde import ConfluentDecoder
 from chatstream.settings import REPO_ROOT
+from connectors.clickhouse_sink import column_types
 from connectors.decoding import EngineDecoder, PythonDecoder
 from connectors.mappings import CHAT_EVENTS
 from connectors.sink import Batch, Route
@@ -108,12 +109,16 @@ def test_engine_and_python_decoders_agree_on_every_column(engine: Any, registry_
     python = PythonDecoder(ConfluentDecoder(lambda _id: SCHEMA).decode)
     fallbacks: list[Exception] = []
     stored = {}
-    for fmt in ("Native", "TabSeparated"):
-        (decoded,) = EngineDecoder(engine, registry_url, fmt, python, lambda _b, e: fallbacks.append(e)).decode([batch(records)])
+    renderings = {"Native": None, "Native in the table's types": column_types, "TabSeparated": None}
+    for name, types in renderings.items():
+        fmt, target = name.split()[0], f"parity_{len(stored)}"
+        table(engine, target)
+        decoder = EngineDecoder(engine, registry_url, fmt, python, lambda _b, e: fallbacks.append(e),
+                                column_types=types and (lambda t, target=target: column_types(engine, target)))  # fmt: skip
+        (decoded,) = decoder.decode([batch(records)])
         assert decoded.data is not None and decoded.size == len(records) and decoded.rejects == []
-        table(engine, f"parity_{fmt.lower()}")
-        engine.raw_insert(f"parity_{fmt.lower()}", list(CHAT_EVENTS.columns), insert_block=decoded.data, fmt=fmt)
-        stored[fmt] = rows_of(engine, f"parity_{fmt.lower()}")
+        engine.raw_insert(target, list(CHAT_EVENTS.columns), insert_block=decoded.data, fmt=fmt)
+        stored[name] = rows_of(engine, target)
     (decoded,) = python.decode([batch(records)])
     assert decoded.rows is not None and decoded.rejects == []
     table(engine, "parity_python")
@@ -121,8 +126,8 @@ def test_engine_and_python_decoders_agree_on_every_column(engine: Any, registry_
     stored["python"] = rows_of(engine, "parity_python")
     assert fallbacks == []
     assert len(stored["python"]) == len(records) == 14
-    for fmt in ("Native", "TabSeparated"):
-        for engine_row, python_row in zip(stored[fmt], stored["python"], strict=True):
+    for name in renderings:
+        for engine_row, python_row in zip(stored[name], stored["python"], strict=True):
             assert dict(zip(CHAT_EVENTS.columns, engine_row)) == dict(zip(CHAT_EVENTS.columns, python_row))
 
 

@@ -34,7 +34,12 @@ def test_should_flush(loop: LoopState, flush: bool) -> None:
 
 @pytest.mark.parametrize(
     ("loop", "wait"),
-    [(state(buffered=200, in_flight=1), True), (state(buffered=199, in_flight=2), False), (state(buffered=500), False)],
+    [
+        (state(buffered=200, in_flight=2), True),  # full, and no room for another flush
+        (state(buffered=199, in_flight=2), False),  # room in the buffers
+        (state(buffered=500, in_flight=1), False),  # room for a flush: flush, do not wait
+        (state(buffered=500), False),
+    ],
 )
-def test_must_wait_only_with_full_buffers_and_flushes_under_way(loop: LoopState, wait: bool) -> None:
+def test_must_wait_only_with_full_buffers_and_no_room_for_a_flush(loop: LoopState, wait: bool) -> None:
     assert must_wait(loop, POLICY) is wait
