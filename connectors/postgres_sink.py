@@ -38,10 +38,13 @@ def classify(exc: BaseException) -> type[SinkWriteError]:
     Transient: no connection or a lost one (class 08), an operator or crash shutdown (57), too
     few resources (53), a serialization failure or deadlock (40), lock not available (55), a
     system error (58), and a store without its tables or rights. Everything else, the data
-    exceptions of class 22 and the integrity violations of class 23 first, is a refusal."""
-    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
-        return TransientWriteError
+    exceptions of class 22, the integrity violations of class 23 and the program limits of
+    class 54 first, is a refusal."""
     state = getattr(exc, "sqlstate", None) or ""
+    if not state:  # no answer from the server: the connection failed or was lost
+        return TransientWriteError if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) else RefusedWriteError
+    # by the server's SQLSTATE, not psycopg's class: OperationalError also covers class 54
+    # (program limit exceeded: a value too large for an index entry), which no retry cures
     if state[:2] in ("08", "40", "53", "55", "57", "58") or state in _NOT_SET_UP:
         return TransientWriteError
     return RefusedWriteError

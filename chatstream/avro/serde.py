@@ -65,6 +65,9 @@ class ConfluentDecoder:
             self._schemas[schema_id] = parsed
         try:
             record = fastavro.schemaless_reader(io.BytesIO(payload[5:]), parsed, None)
+        except OverflowError as exc:  # fastavro's logical types, as Python's date and time
+            raise WireFormatError(f"Avro body of schema id {schema_id} holds a value out of range, such as a date "
+                                  f"or time outside the years 1-9999 ({exc})") from exc  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - fastavro raises many kinds on corrupt input
             raise WireFormatError(f"Avro body does not decode with schema id {schema_id}: {exc}") from exc
         if not isinstance(record, dict):

@@ -21,9 +21,10 @@ def run_sink_until_caught_up(settings: Settings, kind: str, group: str | None = 
     try:
         sink.wait_for_output("draining")
         deadline = time.monotonic() + 120
-        while lag(settings.kafka_bootstrap_servers, group or CONSUMER_GROUPS[kind], TOPIC) and time.monotonic() < deadline:
+        while (behind := lag(settings.kafka_bootstrap_servers, group or CONSUMER_GROUPS[kind], TOPIC)) and time.monotonic() < deadline:
             assert sink.running(), sink.log_tail()
             time.sleep(0.3)
+        assert not behind, f"{kind} sink still {behind} behind:\n{sink.log_tail()}"
     finally:
         code = sink.stop()
     assert code == 0, sink.log_tail()

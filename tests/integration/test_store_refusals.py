@@ -5,6 +5,7 @@ and through the gateway."""
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -52,6 +53,10 @@ def test_records_a_store_refuses_are_dead_lettered_and_the_sinks_go_on(
         f"{unique}-nul": encoder.encode(action(bad_tenant, f"{unique}-nul", now, content="a\x00b")),
         f"{unique}-uuid": encoder.encode({**action(bad_tenant, f"{unique}-uuid", now), "event_id": "not-a-uuid"}),
         f"{unique}-utf8": not_utf8.replace(b"INVALID", b"\xff\xfe\xfd\xfc\xfb\xfa\xf9"),
+        # a time no store renders as a date: the year 146,140,482
+        f"{unique}-time": encoder.encode({**action(bad_tenant, f"{unique}-time", now), "occurred_at": 2**62}),
+        # a tenant id too long for a PostgreSQL B-tree entry (about 2.7 kB); ClickHouse keeps it
+        f"{unique}-big": encoder.encode({**action(bad_tenant, f"{unique}-big", now), "tenant_id": secrets.token_hex(4000)}),
     }
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
     for key, value in direct.items():
@@ -69,9 +74,15 @@ def test_records_a_store_refuses_are_dead_lettered_and_the_sinks_go_on(
         sent = [
             {"type": "message_sent", "conversation_id": f"{unique}-gw-int", "message_sent": {"message_id": "m", "text_length": 2**31}},
             {"type": "message_sent", "conversation_id": f"{unique}-gw-nul", "message_sent": {"message_id": "m", "text_length": 3, "content": "a\x00b"}},
+            {"events": [{"type": "message_sent", "conversation_id": f"{unique}-gw-months", "occurred_at": now - i * MONTH_MS,
+                         "message_sent": {"message_id": f"m{i}", "text_length": i}} for i in range(200)]},
         ]  # fmt: skip
         for event in sent:
-            assert httpx.post(f"{settings.gateway_url}/v1/events", json=event, headers=auth, timeout=30).status_code == 202
+            answer = httpx.post(f"{settings.gateway_url}/v1/events", json=event, headers=auth, timeout=30)
+            assert answer.status_code == 202, answer.text
+        # a time beyond the years 1-9999 does not get through the gateway (negative epochs are refused)
+        before_epoch = {"type": "message_sent", "occurred_at": -(2**62), "message_sent": {"message_id": "m", "text_length": 3}}
+        assert httpx.post(f"{settings.gateway_url}/v1/events", json=before_epoch, headers=auth, timeout=30).status_code == 422
         canaries = [{"type": "message_sent", "conversation_id": f"{unique}-canary", "message_sent": {"message_id": f"m{i}", "text_length": i}}
                     for i in range(20)]  # fmt: skip
         answer = httpx.post(f"{settings.gateway_url}/v1/events", json={"events": canaries},
@@ -85,25 +96,33 @@ def test_records_a_store_refuses_are_dead_lettered_and_the_sinks_go_on(
 
     with psycopg.connect(settings.postgres_url()) as conn:
         (pg_canaries,) = conn.execute("SELECT count(*) FROM chat_events WHERE tenant_id = %s", (canary_tenant,)).fetchone()  # type: ignore[misc]
-        (pg_months,) = conn.execute("SELECT count(*) FROM chat_events WHERE conversation_id = %s", (f"{unique}-months",)).fetchone()  # type: ignore[misc]
+        pg_months = conn.execute("SELECT conversation_id, count(*) FROM chat_events WHERE conversation_id IN (%s, %s) "
+                                 "GROUP BY 1 ORDER BY 1", (f"{unique}-gw-months", f"{unique}-months")).fetchall()  # fmt: skip
     ((ch_canaries,),) = clickhouse(("query", f"SELECT count() FROM chat_events WHERE tenant_id = '{canary_tenant}'", None))
-    ((ch_months,),) = clickhouse(("query", f"SELECT count() FROM chat_events WHERE conversation_id = '{unique}-months'", None))
+    ch_months = clickhouse(("query", f"SELECT conversation_id, count() FROM chat_events WHERE conversation_id IN "
+                                     f"('{unique}-gw-months', '{unique}-months') GROUP BY 1 ORDER BY 1", None))  # fmt: skip
     assert (pg_canaries, ch_canaries) == (20, 20)
-    assert (pg_months, ch_months) == (200, 200)  # nothing at fault: the halves landed
+    months = [(f"{unique}-gw-months", 200), (f"{unique}-months", 200)]  # nothing at fault: the halves landed
+    assert [tuple(r) for r in pg_months] == months and [tuple(r) for r in ch_months] == months
+    ((big,),) = clickhouse(("query", f"SELECT count() FROM chat_events WHERE conversation_id = '{unique}-big'", None))
+    assert big == 1  # ClickHouse holds what PostgreSQL's index cannot
 
     letters = dead_letters_since(settings, start)
     parked = {(h["sink"].decode(), h["key"].decode()) for h in letters}
     assert parked == {
         ("postgres", f"{unique}-int"), ("postgres", f"{unique}-gw-int"), ("postgres", f"{unique}-nul"),
         ("postgres", f"{unique}-gw-nul"), ("postgres", f"{unique}-uuid"), ("postgres", f"{unique}-utf8"),
+        ("postgres", f"{unique}-time"), ("postgres", f"{unique}-big"),
         ("clickhouse", f"{unique}-int"), ("clickhouse", f"{unique}-gw-int"), ("clickhouse", f"{unique}-uuid"),
-        ("clickhouse", f"{unique}-utf8"),
+        ("clickhouse", f"{unique}-utf8"), ("clickhouse", f"{unique}-time"),
     }, sorted(parked)  # fmt: skip
     errors = {(h["sink"].decode(), h["key"].decode()): h["error"].decode() for h in letters}
     assert "out of range" in errors[("postgres", f"{unique}-int")]
     assert "uuid" in errors[("postgres", f"{unique}-uuid")].lower()
+    assert "index row size" in errors[("postgres", f"{unique}-big")]
     for kind in CONSUMER_GROUPS:  # an Avro string must be UTF-8: not a record either decoder reads
         assert "utf-8" in errors[(kind, f"{unique}-utf8")]
+        assert "outside the years 1-9999" in errors[(kind, f"{unique}-time")]  # neither store gets it
 
     # a restart reads nothing again and parks nothing again
     for kind in CONSUMER_GROUPS:

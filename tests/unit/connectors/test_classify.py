@@ -22,6 +22,10 @@ from connectors.errors import RefusedWriteError, TransientWriteError
         (psycopg.errors.CharacterNotInRepertoire('invalid byte sequence for encoding "UTF8": 0x00'), RefusedWriteError),
         (psycopg.errors.InvalidTextRepresentation("invalid input syntax for type uuid"), RefusedWriteError),
         (psycopg.errors.CheckViolation("new row violates check constraint"), RefusedWriteError),
+        # an OperationalError to psycopg, but a value no retry makes fit
+        (psycopg.errors.ProgramLimitExceeded("index row size 8024 exceeds btree version 4 maximum 2704"), RefusedWriteError),
+        (psycopg.errors.LockNotAvailable("could not obtain lock"), TransientWriteError),
+        (psycopg.errors.DiskFull("could not extend file"), TransientWriteError),
     ],
 )
 def test_postgres(error: Exception, kind: type) -> None:

@@ -8,6 +8,7 @@ import json
 import struct
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,7 +21,7 @@ from chatstream.avro.serde import ConfluentDecoder
 from chatstream.settings import REPO_ROOT
 from connectors.clickhouse_sink import column_types
 from connectors.decoding import EngineDecoder, PythonDecoder
-from connectors.mappings import CHAT_EVENTS
+from connectors.mappings import CHAT_EVENTS, FIRST_MS, LAST_MS
 from connectors.sink import Batch, Route
 from tests.samples import sample
 
@@ -153,3 +154,21 @@ def test_a_tab_separated_part_is_cut_by_rows_without_decoding_again(engine: Any,
     (native,) = EngineDecoder(engine, registry_url, "Native", python).decode([batch(records)])
     again = native.part([4])
     assert again.size == 1 and again.record(0).offset == 104 and again.data
+
+
+@pytest.mark.parametrize("fmt", ["Native", "TabSeparated"])
+def test_times_beyond_the_years_1_to_9999_are_rejected_by_both_decoders(engine: Any, registry_url: str, fmt: str) -> None:
+    """The engine's text would saturate them (9999-12-31) and Python's datetime overflows: a set
+    with one goes to Python, which rejects just that record; the years' own edges still land."""
+    records = every_action()[:4]
+    records[0]["occurred_at"], records[1]["occurred_at"] = FIRST_MS, LAST_MS
+    records[2]["occurred_at"] = LAST_MS + 1
+    python = PythonDecoder(ConfluentDecoder(lambda _id: SCHEMA).decode)
+    fallbacks: list[Exception] = []
+    (edges,) = EngineDecoder(engine, registry_url, fmt, python, lambda _b, e: fallbacks.append(e)).decode([batch(records[:2])])
+    assert fallbacks == [] and edges.data is not None and edges.size == 2
+    (decoded,) = EngineDecoder(engine, registry_url, fmt, python, lambda _b, e: fallbacks.append(e)).decode([batch(records)])
+    assert "outside the years 1-9999" in str(fallbacks[0])
+    assert [r.record.offset for r in decoded.rejects] == [102]
+    assert decoded.rows is not None and [row[1] for row in decoded.rows[:2]] == [
+        datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)]
