@@ -30,7 +30,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from chatstream.avro.serde import ConfluentDecoder
-from chatstream.cli.sinks import build_runner, build_sink, registry_fetcher, routes_for
+from chatstream.cli.sinks import build_runner, build_sink, registry_fetcher, routes_for, settle_heap
 from chatstream.settings import Settings, load_settings
 from chatstream.stores import clickhouse_client
 from connectors.health import Progress, SinkMetrics
@@ -57,6 +57,7 @@ def drain(settings: Settings, sink: Sink, metrics: SinkMetrics, route: Route, gr
     """A fresh consumer group drains the topic; rows/s from the first record consumed to the
     last commit (decode, map, write and commit; the group's one-off join is not counted)."""
     runner = build_runner(settings, sink, [route], threading.Event(), Progress(float("inf")), metrics, group=group)
+    settle_heap()  # as `chatstream sink` does before it runs
     stats = runner.run(idle_exit_s=1.0)
     assert stats.rows_written == expected, (stats.rows_written, expected)
     assert stats.first_record_at is not None and stats.last_commit_at is not None
