@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         "split evenly among them (each enforces its share).",
     )  # fmt: skip
     max_batch_events: int = Field(default=1000, ge=1, description="Most events in one request.")
+    max_event_age_days: int = Field(
+        default=30, ge=1,
+        description="How far in the past an event's occurred_at may be; older is refused (422). "
+        "Keep it within the stores' shortest retention (PostgreSQL's chat_events: 30 days).",
+    )  # fmt: skip
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body, in bytes."
     )

@@ -172,7 +172,8 @@ def create_app(gw: Gateway) -> FastAPI:
             raise RateLimitedError(f"tenant {identity.tenant_id} is over its event rate", retry_after_s=wait)
         body = await read_body(request, gw.limits.max_body_bytes)
         events = parse_events(body, gw.limits.max_batch_events)
-        result = gw.shape.normalize(events, identity, now_ms=int(now * 1000), trace_id=trace_id_of(request))
+        result = gw.shape.normalize(events, identity, now_ms=int(now * 1000), trace_id=trace_id_of(request),
+                                    check_nul=b"\\u0000" in body)  # JSON's only way to write a NUL  # fmt: skip
         if result.forbidden:
             raise ForbiddenError(
                 "events name another tenant or user than the token",

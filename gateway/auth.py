@@ -20,6 +20,8 @@ from gateway.errors import UnauthorizedError
 
 _SYMMETRIC = {"HS256", "HS384", "HS512"}
 
+MAX_TOKEN_CHARS = 8192  # a JWT is a few hundred bytes; far more is not a token
+
 
 class AuthConfigError(ChatstreamError):
     """The token settings contradict each other."""
@@ -61,9 +63,12 @@ class TokenVerifier:
     def verify(self, authorization: str | None, now: float | None = None) -> Identity:
         """The identity of an ``Authorization: Bearer <jwt>`` header, or UnauthorizedError."""
         now = time.time() if now is None else now
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 9110)
             raise UnauthorizedError("missing bearer token (Authorization: Bearer <jwt>)")
-        token = authorization[7:].strip()
+        if len(token) > MAX_TOKEN_CHARS:  # refused before any decoding
+            raise UnauthorizedError(f"bearer token longer than {MAX_TOKEN_CHARS} characters")
         cached = self._cache.get(token)
         if cached is not None and cached[1] > now:
             return cached[0]

@@ -14,6 +14,7 @@ states them, must match it. Pure: the clock and the id source are passed in.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from chatstream.ids import uuid7, uuid7_time_ms
 from gateway.auth import Identity
 
 MAX_FUTURE_MS = 24 * 3600 * 1000
+DAY_MS = 24 * 3600 * 1000
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
+INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,11 @@ class Normalized:
 class ChatActionShape:
     """What a chat action may contain, read once from the ``chat.actions.v1`` schema."""
 
-    def __init__(self, schema: dict[str, Any], encoder: ConfluentEncoder) -> None:
+    def __init__(self, schema: dict[str, Any], encoder: ConfluentEncoder, *, max_age_days: int = 30) -> None:
+        """``max_age_days``: how old an ``occurred_at`` may be (the stores' shortest retention)."""
         self.schema = schema
         self.encoder = encoder
+        self.max_age_ms = max_age_days * DAY_MS
         fields = {f["name"]: f for f in schema["fields"]}
         self.types = {s.lower(): s for s in fields["action"]["type"]["symbols"]}
         self.detail_fields = {
@@ -65,6 +71,12 @@ class ChatActionShape:
         self._detail_record = {name: f"{schema['namespace']}.{fields[name]['type'][1]['name']}" for name in self.types}
         self._record_of_detail = {full: name for name, full in self._detail_record.items()}
         self.allowed = (set(fields) - {"action"}) | {"type"}
+        # every integer of a detail is a count, length, size or duration: 0 up to its Avro range
+        self.integers = {
+            name: [(f["name"], INT_RANGE[kind][1]) for f in fields[name]["type"][1]["fields"]
+                   if (kind := _integer_kind(f["type"])) is not None]
+            for name in self.types
+        }  # fmt: skip
 
     def normalize(
         self,
@@ -74,7 +86,9 @@ class ChatActionShape:
         now_ms: int,
         trace_id: str,
         new_id: Callable[[int], str] = uuid7,
+        check_nul: bool = True,
     ) -> Normalized:
+        """``check_nul=False`` when the request body has no ``\\u0000`` (JSON's only way to a NUL)."""
         encoded: list[tuple[bytes, bytes]] = []
         event_ids: list[str] = []
         errors: list[FieldError] = []
@@ -83,6 +97,11 @@ class ChatActionShape:
             record = self._record(index, raw, identity, now_ms, trace_id, new_id, errors, forbidden)
             if record is None:
                 continue
+            if check_nul:
+                nul = [FieldError(index, path, "NUL characters are not allowed in text") for path in _nul_paths(raw)]
+                if nul:
+                    errors += nul
+                    continue
             kind = record["action"].lower()
             detail = record[kind]
             record[kind] = (self._detail_record[kind], detail)
@@ -131,6 +150,14 @@ class ChatActionShape:
             for name in detail:
                 if name not in self.detail_fields[kind]:
                     errors.append(FieldError(index, f"{kind}.{name}", "unknown field"))
+            for name, highest in self.integers[kind]:
+                value = detail.get(name)
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, int):  # 5.5, 5.0 and true are not integers
+                    errors.append(FieldError(index, f"{kind}.{name}", f"must be an integer, got {value!r}"[:200]))
+                elif not 0 <= value <= highest:
+                    errors.append(FieldError(index, f"{kind}.{name}", f"must be between 0 and {highest}, got {value}"))
         for claim, expected in (("tenant_id", identity.tenant_id), ("user_id", identity.user_id)):
             if claim in raw and raw[claim] != expected:
                 forbidden.append(FieldError(index, claim, f"differs from the token's {claim}"))
@@ -158,6 +185,13 @@ class ChatActionShape:
             errors.append(FieldError(index, "occurred_at", "must be epoch milliseconds or ISO-8601 with a zone"))
         elif occurred_at > now_ms + MAX_FUTURE_MS:
             errors.append(FieldError(index, "occurred_at", "more than a day in the future"))
+        elif occurred_at < now_ms - self.max_age_ms:
+            errors.append(FieldError(index, "occurred_at", f"more than {self.max_age_ms // DAY_MS} days in the past "
+                                                            "(older than the stores keep)"))  # fmt: skip
+        given_trace = raw.get("trace_id")
+        if given_trace is not None and (not isinstance(given_trace, str) or not TRACE_ID.fullmatch(given_trace)
+                                        or given_trace == "0" * 32):  # fmt: skip
+            errors.append(FieldError(index, "trace_id", "must be a W3C trace id: 32 lowercase hex characters, not all zero"))
         if len(errors) > before:
             return None
         record = {k: v for k, v in raw.items() if k != "type"}
@@ -211,3 +245,22 @@ def _epoch_ms(value: Any) -> int | None:
             return None
         return int(parsed.timestamp() * 1000)
     return None
+
+
+def _integer_kind(avro_type: Any) -> str | None:
+    """``int`` or ``long`` for an (optionally nullable) Avro integer without a logical type."""
+    for branch in avro_type if isinstance(avro_type, list) else [avro_type]:
+        if isinstance(branch, str) and branch in INT_RANGE:
+            return branch
+    return None
+
+
+def _nul_paths(value: Any, path: str = "") -> list[str]:
+    """The JSON paths of every string holding a NUL character."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_paths(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}[{i}]")]
+    return []

@@ -61,7 +61,7 @@ def build_gateway(settings: Settings) -> Gateway:
         # each worker enforces its share of a tenant's limits (connections spread over workers)
         limiter=TenantLimiter(settings.rate_limit_events_per_s / settings.gateway_workers,
                               settings.rate_limit_burst / settings.gateway_workers),  # fmt: skip
-        shape=ChatActionShape(contract.schema, encoder),
+        shape=ChatActionShape(contract.schema, encoder, max_age_days=settings.max_event_age_days),
         limits=Limits(settings.max_batch_events, settings.max_body_bytes),
         metrics=GatewayMetrics(),
         ready_checks={"kafka": producer.reachable, "registry": registry_reachable},

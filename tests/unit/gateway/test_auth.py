@@ -78,3 +78,13 @@ def test_local_secret_is_made_once_and_private(tmp_path: Path) -> None:
     first = local_secret(tmp_path)
     assert local_secret(tmp_path) == first and len(first) >= 32
     assert (tmp_path / "auth" / "jwt-secret").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_bearer_scheme_is_case_insensitive(scheme: str) -> None:
+    assert VERIFIER.verify(f"{scheme} {token('acme', 'alice')}") == Identity("acme", "alice")
+
+
+def test_an_oversized_token_is_refused_before_decoding() -> None:
+    with pytest.raises(UnauthorizedError, match="longer than"):
+        VERIFIER.verify(bearer("x" * 1_000_000))

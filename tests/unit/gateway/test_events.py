@@ -110,3 +110,52 @@ def test_another_tenant_or_user_is_forbidden(claim: str) -> None:
 
 def test_the_tokens_own_tenant_may_be_stated() -> None:
     assert not normalize({**MESSAGE, "tenant_id": "acme", "user_id": "alice"}).forbidden
+
+
+def errors_of(*events: Any) -> dict[str, str]:
+    result = normalize(*events)
+    assert not result.encoded
+    return {e.field: e.message for e in result.errors}
+
+
+@pytest.mark.parametrize(
+    ("detail", "field", "message"),
+    [
+        ({"text_length": 2**31}, "message_sent.text_length", "between 0 and 2147483647"),  # breaks both stores
+        ({"text_length": -1}, "message_sent.text_length", "between 0 and"),  # a length is not negative
+        ({"text_length": 5.5}, "message_sent.text_length", "must be an integer"),  # was stored as 5
+        ({"text_length": 5.0}, "message_sent.text_length", "must be an integer"),
+        ({"text_length": True}, "message_sent.text_length", "must be an integer"),  # was stored as 1
+        ({"token_count": "7"}, "message_sent.token_count", "must be an integer"),
+    ],
+)
+def test_integers_hold_to_the_contract(detail: dict[str, Any], field: str, message: str) -> None:
+    event = {**MESSAGE, "message_sent": {"message_id": "m1", "text_length": 3, **detail}}
+    assert message in errors_of(event)[field]
+
+
+def test_a_long_may_reach_its_own_range_but_not_beyond() -> None:
+    ended = {"type": "session_ended", "session_id": "s1", "session_ended": {"duration_ms": 2**63 - 1}}
+    assert not normalize(ended).errors
+    too_long = {**ended, "session_ended": {"duration_ms": 2**63}}
+    assert "between 0 and 9223372036854775807" in errors_of(too_long)["session_ended.duration_ms"]
+
+
+@pytest.mark.parametrize("trace", ["T" * 32, "abc", "0" * 32, "g" * 32, 7])
+def test_a_trace_id_is_a_w3c_trace_id(trace: Any) -> None:
+    assert "W3C trace id" in errors_of({**MESSAGE, "trace_id": trace})["trace_id"]
+    assert not normalize({**MESSAGE, "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}).errors
+
+
+def test_occurred_at_stays_within_the_window_the_stores_keep() -> None:
+    day = 24 * 3600 * 1000
+    assert not normalize({**MESSAGE, "occurred_at": NOW_MS - 30 * day}).errors
+    assert "more than 30 days in the past" in errors_of({**MESSAGE, "occurred_at": NOW_MS - 30 * day - 1})["occurred_at"]
+    assert "more than 30 days" in errors_of({**MESSAGE, "occurred_at": "0001-01-01T00:00:00+00:00"})["occurred_at"]
+
+
+def test_nul_characters_in_text_are_refused_where_they_are() -> None:
+    event = {**MESSAGE, "conversation_id": "a\x00b", "message_sent": {"message_id": "m1", "text_length": 3, "content": "x\x00"}}
+    assert set(errors_of(event)) == {"conversation_id", "message_sent.content"}
+    # the app skips the scan when the body holds no \u0000 escape
+    assert not SHAPE.normalize([event], ME, now_ms=NOW_MS, trace_id="t" * 32, check_nul=False).errors
