@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from chatstream.settings import Settings
@@ -64,6 +65,16 @@ def log4j2_properties(log_file: Path) -> str:
         "logger.state-change.name = state.change.logger\n"
         "logger.state-change.level = WARN\n"
     )
+
+
+def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id: URL-safe base64 of 16 random bytes, drawn again when it starts with
+    ``-`` (``kafka-storage format -t -x...`` reads that as an option; Kafka's own ``Uuid`` does
+    the same)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class LocalKafka:
@@ -131,9 +142,9 @@ class LocalKafka:
 
     def _format(self, config: Path) -> None:
         cluster_file = self.home / "cluster-id"
-        if not cluster_file.exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            cluster_file.write_text(cluster_id + "\n")
+        saved = cluster_file.read_text().strip() if cluster_file.exists() else ""
+        if not saved or saved.startswith("-"):  # one that StorageTool took for an option: never formatted
+            cluster_file.write_text(new_cluster_id() + "\n")
         cluster_id = cluster_file.read_text().strip()
         done = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
