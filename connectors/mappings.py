@@ -82,6 +82,14 @@ def chat_event_row(v: MappingOf[str, Any], topic: str, partition: int, offset: i
 FIRST_MS, LAST_MS = -62_135_596_800_000, 253_402_300_799_999  # 0001-01-01 .. 9999-12-31T23:59:59.999Z
 
 
+def within_years(column: str) -> str:
+    """A timestamp-millis column as is, or a failed query beyond the years 1-9999: there the
+    engine's text saturates and Python's datetime overflows, so the engine gives the set up and
+    the Python decoder rejects the record at fault (every mapping's times go through this)."""
+    return (f"if(throwIf(toUnixTimestamp64Milli({column}) NOT BETWEEN {FIRST_MS} AND {LAST_MS}, "
+            f"'{column} outside the years 1-9999') = 0, {column}, {column})")  # fmt: skip
+
+
 def chat_event_select(schema: dict[str, Any]) -> tuple[str, ...]:
     """``chat_event_row`` as ClickHouse expressions over the chat action's Avro columns."""
     fields = {f["name"]: f for f in schema["fields"]}
@@ -97,10 +105,7 @@ def chat_event_select(schema: dict[str, Any]) -> tuple[str, ...]:
 
     as_json = ", ".join(f"action = '{a.upper()}', toJSONString({a})" for a in details)
     expressions = {
-        # beyond the years 1-9999 the engine's text saturates and Python's datetime overflows:
-        # the engine gives such a set up, and the Python decoder rejects the record at fault
-        "occurred_at": f"if(throwIf(toUnixTimestamp64Milli(occurred_at) NOT BETWEEN {FIRST_MS} AND {LAST_MS}, "
-                       "'occurred_at outside the years 1-9999') = 0, occurred_at, occurred_at)",
+        "occurred_at": within_years("occurred_at"),
         "action": "toString(action)",
         "message_id": pick("message_id"),
         "model": pick("model", fallback="to_model"),
