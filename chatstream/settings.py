@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body, in bytes."
     )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=4096,
+        description="Largest request line and headers together; more is refused (431) as it arrives.",
+    )  # fmt: skip
+    request_read_timeout_s: float = Field(
+        default=15.0, gt=0,
+        description="How long a client may take to send a whole request (headers and body); "
+        "slower is answered 408 and the connection closed.",
+    )  # fmt: skip
     ack_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a request waits for Kafka's acknowledgement."
     )

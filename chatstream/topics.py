@@ -38,6 +38,8 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     cleanup_policy: str = "delete"
+    # the largest record: the gateway's body limit must fit in it (it refuses to start otherwise)
+    max_message_bytes: int = 2 * 1024 * 1024
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -45,6 +47,7 @@ class TopicSpec:
         return {
             "retention.ms": str(self.retention_ms),
             "cleanup.policy": self.cleanup_policy,
+            "max.message.bytes": str(self.max_message_bytes),
             **self.extra,
         }
 
@@ -54,9 +57,14 @@ def dead_letter_name(topic: str) -> str:
     return f"dlq.{topic}"
 
 
+DEAD_LETTER_HEADROOM = 256 * 1024
+
+
 def dead_letter(source: TopicSpec, retention_ms: int = 14 * DAY_MS) -> TopicSpec:
-    """The dead-letter topic of ``source``: ``dlq.<source>``, one partition per source's."""
-    return TopicSpec(dead_letter_name(source.name), source.partitions, retention_ms)
+    """The dead-letter topic of ``source``: ``dlq.<source>``, one partition per source's, and
+    room for the largest source record plus the headers that say why it is there."""
+    return TopicSpec(dead_letter_name(source.name), source.partitions, retention_ms,
+                     max_message_bytes=source.max_message_bytes + DEAD_LETTER_HEADROOM)  # fmt: skip
 
 
 @dataclass(frozen=True)

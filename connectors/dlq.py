@@ -27,7 +27,10 @@ class DeadLetters:
         self.topic_of = topic_of
         self._producer = Producer(
             {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-             "message.timeout.ms": 30_000}  # fmt: skip
+             "message.timeout.ms": 30_000,
+             # a dead letter is as large as its source record (topics hold up to their
+             # max.message.bytes); the dead-letter topic's own limit is the one that counts
+             "message.max.bytes": 64 * 1024 * 1024}  # fmt: skip
         )
         self._failed: list[str] = []
 

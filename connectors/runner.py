@@ -146,6 +146,8 @@ class SinkRunner:
                 idle = not (self.buffers.pending or len(self._writes) or self.offsets.uncommitted())
                 if idle:
                     self.progress.moved()  # nothing to do is not being stuck
+                    if not messages and self._past_markers():
+                        self._commit(self.offsets.snapshot())
                 if now - last_lag >= LAG_EVERY_S:
                     self._report_lag()
                     last_lag = now
@@ -186,6 +188,21 @@ class SinkRunner:
                 self._early.append(Reject(RawRecord(topic, partition, offset, msg.key(), value or b""), error))
                 continue
             add(topic, partition, offset, msg.key(), value)
+
+    def _past_markers(self) -> bool:
+        """Idle at a partition's end: move past what Kafka does not hand out (transaction markers,
+        aborted records), so the committed offset reaches the end and lag reads 0. The consumer's
+        position counts only records it returned (all taken) and those it skipped."""
+        keys = list(self.offsets.positions)
+        try:
+            found = self.consumer.position([TopicPartition(t, p) for t, p in keys])
+        except Exception:  # noqa: BLE001 - not assigned any more: nothing to move
+            return False
+        ahead = {(tp.topic, tp.partition): tp.offset for tp in found
+                 if tp.offset >= 0 and tp.offset > self.offsets.positions.get((tp.topic, tp.partition), tp.offset)}  # fmt: skip
+        for key, offset in ahead.items():
+            self.offsets.positions[key] = offset
+        return bool(ahead)
 
     def _submit(self) -> None:
         """Hand the buffered batches to the write pipeline, with the positions they complete."""

@@ -17,7 +17,9 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import ClientDisconnect
 
+from gateway import openapi
 from gateway.auth import TokenVerifier
 from gateway.errors import (
     ForbiddenError,
@@ -35,22 +37,11 @@ from pipelines.topics import CHAT_ACTIONS
 
 EVENTS_TOPIC = CHAT_ACTIONS.name
 
-EVENTS_BODY_SCHEMA = {
-    "oneOf": [
-        {"type": "object", "description": "one chat action", "required": ["type"]},
-        {
-            "type": "object",
-            "required": ["events"],
-            "properties": {"events": {"type": "array", "items": {"type": "object"}}},
-        },
-    ]
-}
-
-
 @dataclass(frozen=True)
 class Limits:
     max_batch_events: int
     max_body_bytes: int
+    max_event_bytes: int = 1_000_000  # one encoded event (key and value): what the topic takes
 
 
 @dataclass
@@ -71,11 +62,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLargeError(f"body of {declared} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(f"body is over the {limit}-byte limit")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # gone, or too slow (gateway.connection answered 408)
+        raise MalformedRequestError("the connection closed before the body ended") from exc
     return b"".join(chunks)
 
 
@@ -158,11 +152,14 @@ def create_app(gw: Gateway) -> FastAPI:
 
     app.add_middleware(MeasureMiddleware, metrics=gw.metrics)
 
+    body = openapi.body_schema(gw.shape.schema, gw.limits.max_batch_events)
+
     @app.post(
         "/v1/events",
         status_code=202,
-        summary="Post one chat action or a batch; 202 only once Kafka acknowledged every event.",
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": EVENTS_BODY_SCHEMA}}}},
+        summary="Post one chat action or a batch; 202 only once Kafka committed every event.",
+        responses={202: openapi.ACCEPTED, **openapi.error_responses(400, 401, 403, 408, 413, 422, 429, 431, 503, 504)},
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}},
     )
     async def post_events(request: Request) -> Response:
         identity = gw.verifier.verify(request.headers.get("authorization"))
@@ -172,6 +169,10 @@ def create_app(gw: Gateway) -> FastAPI:
             raise RateLimitedError(f"tenant {identity.tenant_id} is over its event rate", retry_after_s=wait)
         body = await read_body(request, gw.limits.max_body_bytes)
         events = parse_events(body, gw.limits.max_batch_events)
+        if len(events) > gw.limiter.burst:
+            raise PayloadTooLargeError(
+                f"{len(events)} events in one request is over tenant {identity.tenant_id}'s burst of "
+                f"{gw.limiter.burst:g} events; send smaller batches")  # fmt: skip
         result = gw.shape.normalize(events, identity, now_ms=int(now * 1000), trace_id=trace_id_of(request),
                                     check_nul=b"\\u0000" in body)  # JSON's only way to write a NUL  # fmt: skip
         if result.forbidden:
@@ -184,6 +185,11 @@ def create_app(gw: Gateway) -> FastAPI:
                 f"{len({e.index for e in result.errors})} of {len(events)} events are invalid; none was accepted",
                 details=[e.to_json() for e in result.errors],
             )
+        too_large = [{"index": i, "field": "", "message": f"{len(k) + len(v)} bytes encoded; Kafka takes at most "
+                      f"{gw.limits.max_event_bytes}"} for i, (k, v) in enumerate(result.encoded)
+                     if len(k) + len(v) > gw.limits.max_event_bytes]  # fmt: skip
+        if too_large:
+            raise PayloadTooLargeError("events too large for one Kafka record; none was accepted", details=too_large)
         wait = gw.limiter.take(identity.tenant_id, len(events), now)
         if wait:
             raise RateLimitedError(f"tenant {identity.tenant_id} is over its event rate", retry_after_s=wait)
@@ -195,13 +201,16 @@ def create_app(gw: Gateway) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Kafka and the schema registry are reachable.")
+    @app.get("/readyz", summary="Kafka, the events topic and the schema registry are there.",
+             responses={200: {"description": "Ready.", "content": {"application/json": {"schema": openapi.READINESS}}},
+                        503: {"description": "Not ready: the checks that failed are false.",
+                              "content": {"application/json": {"schema": openapi.READINESS}}}})  # fmt: skip
     async def readyz() -> Response:
         checks = {name: await asyncio.to_thread(check) for name, check in gw.ready_checks.items()}
         status = 200 if all(checks.values()) else 503
         return json_response({"ready": status == 200, "checks": checks}, status)
 
-    @app.get("/metrics", summary="Prometheus metrics.")
+    @app.get("/metrics", summary="Prometheus metrics.", response_class=Response, responses={200: openapi.METRICS})
     async def metrics() -> Response:
         return Response(gw.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 

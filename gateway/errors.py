@@ -7,7 +7,8 @@
     ├── PayloadTooLargeError      413 body or batch over the configured limits
     ├── InvalidEventsError        422 unknown event type or schema violation, per event and field
     ├── RateLimitedError          429 the tenant's token bucket is empty (Retry-After)
-    └── KafkaUnavailableError     503 Kafka did not acknowledge in time (Retry-After)
+    ├── KafkaUnavailableError     503 Kafka did not take the request: none of its events is stored
+    └── KafkaOutcomeUnknownError  504 Kafka did not confirm the commit in time: retry, same event ids
 
 Every error body is ``{"error": {"code", "message", "details"?}}``.
 """
@@ -69,3 +70,7 @@ class RateLimitedError(GatewayError):
 
 class KafkaUnavailableError(GatewayError):
     status, code = 503, "kafka_unavailable"
+
+
+class KafkaOutcomeUnknownError(GatewayError):
+    status, code = 504, "kafka_outcome_unknown"

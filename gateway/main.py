@@ -17,13 +17,16 @@ import uvicorn
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import ContractRegistry
 from chatstream.avro.serde import ConfluentEncoder
+from chatstream.errors import ChatstreamError
 from chatstream.settings import Settings, load_settings
 from gateway.app import EVENTS_TOPIC, Gateway, Limits, create_app
 from gateway.auth import TokenVerifier, local_secret
+from gateway.connection import guarded_protocol
 from gateway.events import ChatActionShape
 from gateway.metrics import MULTIPROCESS_DIR, GatewayMetrics
 from gateway.producer import EventProducer
 from gateway.ratelimit import TenantLimiter
+from gateway.startup import RECORD_OVERHEAD, check_body_fits, check_limits, topic_max_message_bytes, transactional_id
 
 
 def jwt_secret(settings: Settings) -> str | None:
@@ -34,8 +37,12 @@ def jwt_secret(settings: Settings) -> str | None:
     return local_secret(settings.state_dir)
 
 
-def build_gateway(settings: Settings) -> Gateway:
-    """Register the contract (the platform does it at start), then assemble the gateway."""
+def build_gateway(settings: Settings, worker: int = 0) -> Gateway:
+    """Check the settings and the topic, register the contract (the platform does it at start),
+    then assemble the gateway. ``worker``: this process's index among the gateway's workers."""
+    check_limits(settings)
+    topic_limit = topic_max_message_bytes(settings.kafka_bootstrap_servers, EVENTS_TOPIC)
+    check_body_fits(settings, topic_limit)
     contract = load_catalog()[EVENTS_TOPIC]
     with ContractRegistry(settings.schema_registry_url) as registry:
         schema_id = registry.register(contract).schema_id
@@ -47,7 +54,14 @@ def build_gateway(settings: Settings) -> Gateway:
         except httpx.HTTPError:
             return False
 
-    producer = EventProducer(settings.kafka_bootstrap_servers, ack_timeout_s=settings.ack_timeout_s)
+    metrics = GatewayMetrics()
+    producer = EventProducer(
+        settings.kafka_bootstrap_servers,
+        transactional_id=transactional_id(settings, worker),
+        ack_timeout_s=settings.ack_timeout_s,
+        max_message_bytes=topic_limit,
+        on_outcome=lambda outcome, events: metrics.transactions.labels(outcome).inc(),
+    )
     return Gateway(
         producer=producer,
         verifier=TokenVerifier(
@@ -62,9 +76,10 @@ def build_gateway(settings: Settings) -> Gateway:
         limiter=TenantLimiter(settings.rate_limit_events_per_s / settings.gateway_workers,
                               settings.rate_limit_burst / settings.gateway_workers),  # fmt: skip
         shape=ChatActionShape(contract.schema, encoder, max_age_days=settings.max_event_age_days),
-        limits=Limits(settings.max_batch_events, settings.max_body_bytes),
-        metrics=GatewayMetrics(),
-        ready_checks={"kafka": producer.reachable, "registry": registry_reachable},
+        limits=Limits(settings.max_batch_events, settings.max_body_bytes, max_event_bytes=topic_limit - RECORD_OVERHEAD),
+        metrics=metrics,
+        ready_checks={"kafka": producer.reachable, "registry": registry_reachable,
+                      "topic": lambda: producer.topic_exists(EVENTS_TOPIC) is True},  # fmt: skip
     )
 
 
@@ -82,8 +97,9 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-SERVER_OPTIONS: dict[str, Any] = {"loop": "uvloop", "http": "httptools", "log_level": "warning", "access_log": False,
-                                  "timeout_graceful_shutdown": 10}  # fmt: skip
+def server_options(settings: Settings) -> dict[str, Any]:
+    return {"loop": "uvloop", "http": guarded_protocol(settings.max_header_bytes, settings.request_read_timeout_s),
+            "log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 10}  # fmt: skip
 
 
 def serve(settings: Settings) -> None:
@@ -91,7 +107,7 @@ def serve(settings: Settings) -> None:
     ``gateway_workers`` > 1 this process becomes the workers' supervisor (``gateway.workers``)."""
     if settings.gateway_workers == 1:
         config = uvicorn.Config(create_app(build_gateway(settings)), host=settings.gateway_host,
-                                port=settings.gateway_listen_port, **SERVER_OPTIONS)  # fmt: skip
+                                port=settings.gateway_listen_port, **server_options(settings))  # fmt: skip
         _Server(config).run()
         return
     metrics_dir = settings.state_dir / "run" / "gateway-metrics"
@@ -104,9 +120,9 @@ def serve(settings: Settings) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "gateway.workers", str(settings.gateway_workers)])
 
 
-def serve_worker() -> None:
-    """One worker of several (``python -m gateway.main``, settings from the environment): its
-    own listening socket on the shared port (SO_REUSEPORT)."""
+def serve_worker(worker: int) -> None:
+    """Worker ``worker`` of several (``python -m gateway.main N``, settings from the environment):
+    its own listening socket on the shared port (SO_REUSEPORT)."""
     settings = load_settings()
     family, kind, proto, _, address = socket.getaddrinfo(
         settings.gateway_host, settings.gateway_listen_port, type=socket.SOCK_STREAM)[0]  # fmt: skip
@@ -118,9 +134,13 @@ def serve_worker() -> None:
     except OSError as exc:
         sys.exit(f"error: gateway worker cannot listen on {settings.gateway_host}:{settings.gateway_listen_port}: {exc}")
     listener.listen(2048)
-    config = uvicorn.Config(create_app(build_gateway(settings)), **SERVER_OPTIONS)
+    try:
+        gateway = build_gateway(settings, worker)
+    except ChatstreamError as exc:
+        sys.exit(f"error: {exc}")
+    config = uvicorn.Config(create_app(gateway), **server_options(settings))
     _Server(config).run(sockets=[listener])
 
 
 if __name__ == "__main__":
-    serve_worker()
+    serve_worker(int(sys.argv[1]))

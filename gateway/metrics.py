@@ -29,6 +29,10 @@ class GatewayMetrics:
             "chatstream_gateway_events_produced", "Events Kafka acknowledged.",
             ["topic"], registry=self.registry,
         )  # fmt: skip
+        self.transactions = Counter(
+            "chatstream_gateway_kafka_transactions", "Kafka transactions by outcome (committed, aborted, unknown).",
+            ["outcome"], registry=self.registry,
+        )  # fmt: skip
         self.rejections = Counter(
             "chatstream_gateway_rejections", "Refused requests by reason.",
             ["reason"], registry=self.registry,

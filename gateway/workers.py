@@ -2,7 +2,7 @@
 
 ``chatstream gateway`` with ``gateway_workers`` > 1 execs this module (same pid, so process
 managers and ``chatstream run`` signal it as before), which imports nothing heavy: the memory is
-the workers'. Each worker (``python -m gateway.main``) binds the port with SO_REUSEPORT, so the
+the workers'. Each worker (``python -m gateway.main <index>``) binds the port with SO_REUSEPORT, so the
 kernel spreads connections over them evenly (one shared socket would let one worker accept most
 keep-alive connections). SIGINT/SIGTERM: every worker is told to stop (each finishes its requests
 and flushes its producer) and the supervisor exits 0 once all have. A worker that dies on its own
@@ -29,7 +29,8 @@ def supervise(workers: int) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     # own sessions: a terminal's Ctrl-C reaches the supervisor only, which stops each worker once
-    children = [subprocess.Popen([sys.executable, "-m", "gateway.main"], start_new_session=True) for _ in range(workers)]
+    children = [subprocess.Popen([sys.executable, "-m", "gateway.main", str(index)], start_new_session=True)
+                for index in range(workers)]  # fmt: skip
     failed = False
     while not stopping:
         dead = [c for c in children if c.poll() is not None]

@@ -6,7 +6,7 @@ from chatstream.topics import Existing, TopicSpec, dead_letter, plan
 from pipelines.topics import ALL_TOPICS, DEAD_LETTER_TOPICS, EVENT_TOPICS
 
 SPEC = TopicSpec("chat.actions.v1", partitions=6, retention_ms=1000)
-MATCHING = Existing(6, {"retention.ms": "1000", "cleanup.policy": "delete", "segment.ms": "9"})
+MATCHING = Existing(6, {"retention.ms": "1000", "cleanup.policy": "delete", "max.message.bytes": "2097152", "segment.ms": "9"})
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ def test_plan(existing: dict[str, Existing], kinds: list[str]) -> None:
 
 
 def test_plan_changes_only_the_configs_that_differ() -> None:
-    have = Existing(6, {"retention.ms": "5", "cleanup.policy": "delete"})
+    have = Existing(6, {"retention.ms": "5", "cleanup.policy": "delete", "max.message.bytes": "2097152"})
     (action,) = plan([SPEC], {SPEC.name: have}, 1)
     assert dict(action.configs) == {"retention.ms": "1000"}
     assert "5 -> 1000" in action.detail
@@ -34,7 +34,7 @@ def test_plan_changes_only_the_configs_that_differ() -> None:
 def test_create_carries_partitions_and_configs() -> None:
     (action,) = plan([SPEC], {}, replication_factor=3)
     assert action.partitions == 6
-    assert dict(action.configs) == {"retention.ms": "1000", "cleanup.policy": "delete"}
+    assert dict(action.configs) == {"retention.ms": "1000", "cleanup.policy": "delete", "max.message.bytes": "2097152"}
     assert "replication 3" in action.detail
 
 
@@ -49,3 +49,7 @@ def test_declared_topics_follow_the_naming_contract() -> None:
     pattern = re.compile(r"^(dlq\.)?[a-z]+\.[a-z_]+\.v\d+$")
     assert all(pattern.match(t.name) for t in ALL_TOPICS)
     assert len({t.name for t in ALL_TOPICS}) == len(ALL_TOPICS)
+
+
+def test_a_dead_letter_topic_holds_its_largest_source_record_and_the_why() -> None:
+    assert int(dead_letter(SPEC).configs["max.message.bytes"]) > int(SPEC.configs["max.message.bytes"])

@@ -40,13 +40,13 @@ def shape(schema_id: int = 42) -> ChatActionShape:
 
 
 def make_gateway(producer: FakeProducer, *, rate: float = 1e9, burst: float = 1e9,
-                 max_events: int = 1000, max_bytes: int = 1 << 20) -> Gateway:  # fmt: skip
+                 max_events: int = 1000, max_bytes: int = 1 << 20, max_event_bytes: int = 1 << 21) -> Gateway:  # fmt: skip
     return Gateway(
         producer=producer,  # type: ignore[arg-type]
         verifier=TokenVerifier(algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER, secret=SECRET),
         limiter=TenantLimiter(rate, burst),
         shape=shape(),
-        limits=Limits(max_events, max_bytes),
+        limits=Limits(max_events, max_bytes, max_event_bytes),
         metrics=GatewayMetrics(),
         ready_checks={"kafka": producer.reachable},
     )

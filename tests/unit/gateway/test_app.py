@@ -131,3 +131,24 @@ async def test_health_openapi_and_metrics(producer: FakeProducer) -> None:
     assert 'chatstream_gateway_requests_total{route="/v1/events",status="202"} 1.0' in metrics
     assert 'chatstream_gateway_rejections_total{reason="invalid_events"} 1.0' in metrics
     assert 'chatstream_gateway_events_produced_total{topic="chat.actions.v1"} 1.0' in metrics
+
+
+async def test_a_batch_over_the_burst_is_refused_whole_not_let_through(producer: FakeProducer) -> None:
+    """A batch the bucket could never hold is the client's to split: 413 saying why, not a 429
+    it could retry forever (nor a pass that bypasses the limiter)."""
+    async with client(producer, rate=200, burst=400) as c:
+        answer = await c.post("/v1/events", json={"events": [MESSAGE] * 401}, headers=auth())
+        fits = await c.post("/v1/events", json={"events": [MESSAGE] * 400}, headers=auth())
+    assert answer.status_code == 413
+    assert "burst of 400 events" in answer.json()["error"]["message"]
+    assert fits.status_code == 202 and len(producer.sent) == 400
+
+
+async def test_an_event_larger_than_a_kafka_record_is_the_clients_fault(producer: FakeProducer) -> None:
+    big = {**MESSAGE, "message_sent": {"message_id": "m" * 5000, "text_length": 3}}
+    async with client(producer, max_event_bytes=4096) as c:
+        answer = await c.post("/v1/events", json={"events": [MESSAGE, big]}, headers=auth())
+    assert answer.status_code == 413 and "Retry-After" not in answer.headers
+    error = answer.json()["error"]
+    assert [d["index"] for d in error["details"]] == [1] and "at most 4096" in error["details"][0]["message"]
+    assert producer.sent == []
