@@ -12,8 +12,9 @@ partitions and several months), so a crash can leave a flush half landed. After 
 of a flush are acknowledged, the sink writes a watermark per partition (``chatstream_sink_offsets``,
 the next offset to read). On assignment it resumes after the watermark or Kafka's committed offset,
 whichever is further, and skips the records past it that the table already holds: a flush cut
-short by a crash is completed, not doubled. Tables are ReplacingMergeTree keyed by ``event_id``
-(and its sort key), which also collapses the same event sent twice to Kafka.
+short by a crash is completed, not doubled. Tables are ReplacingMergeTree sorted by the mapping's
+identity ``key`` with its ``version`` (the Kafka offset) as the version, which also collapses the
+same event sent twice to Kafka into its latest copy, as the PostgreSQL sink does.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ Avro fields, for records decoded in ClickHouse's engine (``connectors.decoding``
 runs both over the same records and compares every column. Mappings take the topic's Avro schema
 (the contract) as an argument; which topic drains into which table is ``pipelines/sinks.py``'s
 business, not theirs.
+
+A mapping also names the row's identity: ``key``, the columns that make two rows the same event
+in every store (ClickHouse's sort key, PostgreSQL's primary key), and ``version``, the column
+whose highest value wins when copies of one event differ elsewhere.
 """
 
 from __future__ import annotations
@@ -23,12 +27,20 @@ Row = tuple[Any, ...]
 class Mapping:
     """``to_row(value, topic, partition, offset)`` and ``engine_select(schema)``: one expression per
     column, where ``{kafka_topic}``, ``{kafka_partition}`` and ``{kafka_offset}`` stand for the
-    record's coordinates."""
+    record's coordinates. ``key`` and ``version`` are columns of ``columns``."""
 
     table: str
     columns: tuple[str, ...]
     to_row: Callable[[MappingOf[str, Any], str, int, int], Row]
     engine_select: Callable[[dict[str, Any]], tuple[str, ...]]
+    key: tuple[str, ...]
+    version: str
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in (*self.key, self.version) if c not in self.columns]
+        if unknown or not self.key or self.version in self.key:
+            raise ValueError(f"mapping of {self.table}: key {self.key} and version {self.version!r} "
+                             f"must be distinct columns of it (unknown: {unknown})")  # fmt: skip
 
 
 # -- chat.actions.v1 -> chat_events -----------------------------------------------------------
@@ -119,7 +131,13 @@ def chat_event_select(schema: dict[str, Any]) -> tuple[str, ...]:
     return tuple(expressions.get(column, column) for column in CHAT_EVENT_COLUMNS)
 
 
-CHAT_EVENTS = Mapping("chat_events", CHAT_EVENT_COLUMNS, chat_event_row, chat_event_select)
+CHAT_EVENT_KEY = ("tenant_id", "event_id", "action", "occurred_at")
+"""What makes two chat actions the same event, in both stores: idempotency is per tenant, and
+the same ``event_id`` with another action or another time is another event (kept, not dropped).
+The gateway gives a retried event the same ``event_id``, action and ``occurred_at``."""
+
+CHAT_EVENTS = Mapping("chat_events", CHAT_EVENT_COLUMNS, chat_event_row, chat_event_select,
+                      key=CHAT_EVENT_KEY, version="kafka_offset")  # fmt: skip
 
 MAPPINGS = {m.table: m for m in (CHAT_EVENTS,)}
 """Every mapping by its table: ``pipelines/sinks.py`` names tables, the CLI looks them up here."""

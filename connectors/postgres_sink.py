@@ -2,9 +2,11 @@
 
 A flush is decoded in ``prepare`` (``connectors.decoding``: ClickHouse's engine renders the
 tab-separated text COPY reads as is, or Python rows for a set the engine cannot read) and written
-here in one transaction: each route's rows are COPYed in a savepoint; rows already there (the same
-event reached Kafka twice) go through a staging table with ``INSERT ... ON CONFLICT DO NOTHING``;
-rows the store refuses (``out of range for type integer``, a NUL or a byte that is not UTF-8, a
+here in one transaction: each route's rows are COPYed in a savepoint; if an event is already
+there (the same event reached Kafka twice: the same identity, the mapping's ``key``, which is the
+table's primary key) they go through a staging table instead (``merge_staged``: of the copies of
+an event the one with the highest Kafka offset is kept, as ClickHouse's ReplacingMergeTree keeps
+it); rows the store refuses (``out of range for type integer``, a NUL or a byte that is not UTF-8, a
 malformed UUID) are narrowed down in savepoints (``connectors.narrowing``). Then the records it
 will not store are dead-lettered and acknowledged, and only then the partitions' offsets rows are
 written and the transaction commits. A crash anywhere before the commit leaves nothing: the flush
@@ -24,7 +26,7 @@ from psycopg import sql
 from connectors.decoding import Decoded, Decoder
 from connectors.errors import RefusedWriteError, SinkWriteError, TransientWriteError
 from connectors.narrowing import narrow
-from connectors.sink import Batch, DeadLetter, Reject, TopicPartition, describe, next_offsets
+from connectors.sink import Batch, DeadLetter, Reject, Route, TopicPartition, describe, next_offsets
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,26 @@ def classify(exc: BaseException) -> type[SinkWriteError]:
     if state[:2] in ("08", "40", "53", "55", "57", "58") or state in _NOT_SET_UP:
         return TransientWriteError
     return RefusedWriteError
+
+
+def merge_staged(route: Route, stage: sql.Identifier) -> sql.Composed:
+    """The statement that moves rows staged in ``stage`` into the route's table, one per identity.
+
+    Copies of one event (same ``key`` of the mapping) collapse to the one with the highest
+    ``version``: in the batch first (one INSERT cannot touch a row twice), then against the
+    table, where a stored row is replaced only by a newer copy (a replayed flush changes nothing)."""
+    mapping = route.mapping
+    table = sql.Identifier(route.table)
+    columns = sql.SQL(", ").join(map(sql.Identifier, mapping.columns))
+    key = sql.SQL(", ").join(map(sql.Identifier, mapping.key))
+    version = sql.Identifier(mapping.version)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in mapping.columns if c not in mapping.key
+    )
+    return sql.SQL(
+        "INSERT INTO {table} ({columns}) SELECT DISTINCT ON ({key}) {columns} FROM {stage} ORDER BY {key}, {version} DESC"
+        " ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {table}.{version} < EXCLUDED.{version}"
+    ).format(table=table, columns=columns, key=key, stage=stage, version=version, updates=updates)
 
 
 class PostgresSink:
@@ -133,7 +155,7 @@ class PostgresSink:
                 for row in part.rows or ():
                     copy.write_row(row)
         if staged:
-            conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(table, columns, columns, target))
+            conn.execute(merge_staged(route, target))
             conn.execute(sql.SQL("TRUNCATE {}").format(target))
 
     def _store_offsets(self, conn: psycopg.Connection[Any], batches: Sequence[Batch]) -> None:

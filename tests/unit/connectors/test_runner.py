@@ -23,7 +23,8 @@ from connectors.sink import Batch, DeadLetter, Reject, Route, TopicPartition
 
 SCHEMA = {"type": "record", "name": "E", "fields": [{"name": "event_id", "type": "string"}, {"name": "n", "type": "int"}]}
 PARSED = fastavro.parse_schema(SCHEMA)
-MAPPING = Mapping("table", ("event_id", "n"), lambda v, t, p, o: (v["event_id"], v["n"]), lambda s: ("event_id", "n"))
+MAPPING = Mapping("table", ("event_id", "n"), lambda v, t, p, o: (v["event_id"], v["n"]), lambda s: ("event_id", "n"),
+                  key=("event_id",), version="n")
 ROUTE = Route("t", "table", MAPPING, SCHEMA)
 
 

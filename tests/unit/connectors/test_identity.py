@@ -1,0 +1,70 @@
+"""One identity rule for chat events in both stores: the mapping's key is ClickHouse's sort key and
+PostgreSQL's primary key, and the PostgreSQL sink's merge keeps the copy ClickHouse keeps."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from psycopg import sql
+
+from connectors.mappings import CHAT_EVENT_KEY, CHAT_EVENTS, Mapping
+from connectors.postgres_sink import merge_staged
+from connectors.sink import Route
+from infra.db.migrate import MIGRATIONS, discover
+
+
+def columns_of(text: str) -> set[str]:
+    return {c.strip() for c in text.split(",")}
+
+
+def test_a_chat_event_is_its_tenant_event_id_action_and_time() -> None:
+    assert CHAT_EVENTS.key == CHAT_EVENT_KEY == ("tenant_id", "event_id", "action", "occurred_at")
+    assert CHAT_EVENTS.version == "kafka_offset"
+
+
+def test_clickhouse_sorts_and_replaces_by_the_key_and_version() -> None:
+    ddl = next(m.sql for m in discover(MIGRATIONS / "clickhouse") if "CREATE TABLE IF NOT EXISTS chat_events" in m.sql)
+    engine = re.search(r"ENGINE = ReplacingMergeTree\((\w+)\)", ddl)
+    order = re.search(r"ORDER BY \(([^)]*)\)", ddl)
+    assert engine is not None and order is not None
+    assert engine.group(1) == CHAT_EVENTS.version
+    assert columns_of(order.group(1)) == set(CHAT_EVENTS.key)
+
+
+def test_the_latest_postgresql_key_of_chat_events_is_the_mapping_key() -> None:
+    keys = [found for m in discover(MIGRATIONS / "postgres") if "chat_events" in m.sql
+            for found in re.findall(r"PRIMARY KEY \(([^)]*)\)", m.sql)]  # fmt: skip
+    assert keys, "no migration keys chat_events"
+    assert columns_of(keys[-1]) == set(CHAT_EVENTS.key)
+    assert {"event_id", "occurred_at"} <= columns_of(keys[-1])  # lookups by id; the partition column
+
+
+def merge_text() -> str:
+    route = Route("chat.actions.v1", "chat_events", CHAT_EVENTS, {})
+    return merge_staged(route, sql.Identifier("stage_chat_events")).as_string(None)
+
+
+def test_the_merge_keeps_one_copy_per_key_the_highest_offset() -> None:
+    text = merge_text()
+    key = ", ".join(f'"{c}"' for c in CHAT_EVENTS.key)
+    # in the batch: one row per key, the highest version first
+    assert f"SELECT DISTINCT ON ({key})" in text
+    assert f'ORDER BY {key}, "kafka_offset" DESC ON CONFLICT ({key})' in text
+    # against the table: only a newer copy replaces the stored row
+    assert text.endswith('WHERE "chat_events"."kafka_offset" < EXCLUDED."kafka_offset"')
+
+
+def test_the_merge_replaces_every_column_but_the_key() -> None:
+    updated = re.findall(r'"(\w+)" = EXCLUDED\."\1"', merge_text())
+    assert updated == [c for c in CHAT_EVENTS.columns if c not in CHAT_EVENTS.key]
+    assert "kafka_offset" in updated and "text_length" in updated
+
+
+@pytest.mark.parametrize(
+    ("key", "version"),
+    [(("event_id", "nope"), "n"), (("event_id",), "nope"), (("event_id",), "event_id"), ((), "n")],
+)
+def test_a_mapping_key_and_version_are_distinct_columns(key: tuple[str, ...], version: str) -> None:
+    with pytest.raises(ValueError, match="must be distinct columns"):
+        Mapping("t", ("event_id", "n"), lambda v, t, p, o: (), lambda s: (), key=key, version=version)
