@@ -11,6 +11,7 @@ Every endpoint has a local default that ``chatstream infra up`` serves. Setting 
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -75,6 +76,13 @@ class Settings(BaseSettings):
     jvm_heap_mb: int = Field(default=512, ge=128, description="Heap of each local JVM service.")
     start_timeout_s: float = Field(
         default=120.0, gt=0, description="How long `infra up` waits for each service."
+    )
+
+    instance: str = Field(
+        default_factory=socket.gethostname,
+        description="This process's stable name among replicas of the same component: a sink's "
+        "Kafka group.instance.id and the gateway's transactional.id derive from it, so a restarted "
+        "process takes its predecessor's place at once. Give each replica on one host its own.",
     )
 
     # -- gateway -----------------------------------------------------------------------------

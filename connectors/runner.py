@@ -2,9 +2,8 @@
 
 At-least-once from Kafka, exactly-once into the store: the sink's writes are idempotent, and on
 assignment the runner resumes from the store's own offsets where it keeps them (or Kafka's, if
-further), skipping records the store already holds (``Sink.stored_offsets_from``). Consumers use
-Kafka's incremental group protocol (KIP-848, ``group.protocol=consumer``): a restarted sink gets
-its partitions at once.
+further), skipping records the store already holds (``Sink.stored_offsets_from``). Rebalances
+are incremental (cooperative): only the partitions that move are revoked and assigned.
 
 One thread consumes (this loop, the only caller of ``consume``); flushes are prepared and
 written on two more (``connectors.pipeline``), at most ``max_in_flight`` at once, and committed

@@ -4,8 +4,6 @@ ready are refused at start-up with one line saying what to change, never found b
 
 from __future__ import annotations
 
-import socket
-
 from chatstream.errors import ChatstreamError
 from chatstream.settings import Settings
 from chatstream.topics import TopicAdmin, TopicError
@@ -54,5 +52,5 @@ def check_body_fits(settings: Settings, topic_limit: int) -> None:
 
 
 def transactional_id(settings: Settings, worker: int) -> str:
-    """Stable per host, port and worker: a restarted worker fences its predecessor at once."""
-    return f"chatstream-gateway-{socket.gethostname()}-{settings.gateway_listen_port}-{worker}"
+    """Stable per instance, port and worker: a restarted worker fences its predecessor at once."""
+    return f"chatstream-gateway-{settings.instance}-{settings.gateway_listen_port}-{worker}"

@@ -22,10 +22,14 @@ def readiness_urls(settings: Settings) -> dict[str, str]:
 def run(
     ctx: typer.Context,
     only: list[str] = typer.Option(None, "--only", help="Run just these: gateway, sink-clickhouse, sink-postgres."),
+    setup: bool = typer.Option(True, "--setup/--no-setup", help="First migrate, apply topics and register "
+                               "schemas (idempotent); --no-setup when a deployment step does it."),
 ) -> None:
-    """Run the gateway and the sinks (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0)."""
+    """Run the gateway and the sinks (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0).
+    A component that crashes is restarted after a back-off while the others keep serving."""
     import os
 
+    from chatstream.cli.preparation import prepare_platform
     from chatstream.cli.supervisor import COMPONENTS, run_platform
 
     settings: Settings = ctx.obj
@@ -33,6 +37,8 @@ def run(
     unknown = set(components) - set(COMPONENTS)
     if unknown:
         raise typer.BadParameter(f"unknown component(s): {', '.join(sorted(unknown))}", param_hint="--only")
+    if setup:
+        prepare_platform(settings, lambda step: console.print(f"setting up: {step}"))
     env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
     readiness = {name: url for name, url in readiness_urls(settings).items() if name in components}
     where = "; ".join(f"{name} at {url.removesuffix('/readyz')}" for name, url in readiness.items())

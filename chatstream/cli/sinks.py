@@ -25,7 +25,7 @@ from chatstream.avro.catalog import load_catalog
 from chatstream.avro.serde import ConfluentDecoder, WireFormatError
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client
-from chatstream.topics import dead_letter_name
+from chatstream.topics import TopicAdmin, TopicError, dead_letter_name
 from connectors.clickhouse_sink import ClickHouseSink, column_types
 from connectors.decoding import EngineDecoder, PythonDecoder
 from connectors.dlq import DeadLetters
@@ -100,7 +100,14 @@ def build_runner(settings: Settings, sink: Sink, routes: Sequence[Route], stoppi
         {
             "bootstrap.servers": settings.kafka_bootstrap_servers,
             "group.id": group or CONSUMER_GROUPS[sink.name],
-            "group.protocol": "consumer",
+            # Static membership: a sink restarted after a crash (same instance) gets its partitions
+            # back at once instead of after the dead member's session. (librdkafka's KIP-848
+            # protocol refuses an unreleased instance id until then, so the classic protocol, with
+            # cooperative rebalancing.) A replica gone for good hands over after session.timeout.ms.
+            "group.protocol": "classic",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "group.instance.id": f"{group or CONSUMER_GROUPS[sink.name]}-{settings.instance}",
+            "session.timeout.ms": 15_000,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
@@ -122,6 +129,13 @@ def build_runner(settings: Settings, sink: Sink, routes: Sequence[Route], stoppi
     )
 
 
+def require_topics(bootstrap: str, topics: list[str]) -> None:
+    """A sink of topics that do not exist would wait forever for records: refuse to start."""
+    missing = sorted(set(topics) - set(TopicAdmin(bootstrap, timeout_s=10).existing(topics)))
+    if missing:
+        raise TopicError(f"topic(s) {', '.join(missing)} do not exist: run `chatstream topics apply`")
+
+
 def settle_heap() -> None:
     """What start-up left (modules, the engine's client, schemas) out of the garbage collector's
     way: a full collection then walks only what the sink made since, not every module's objects
@@ -140,10 +154,11 @@ def run_sink(settings: Settings, kind: str, *, group: str | None = None) -> None
         signal.signal(sig, lambda *_: stopping.set())
     progress = Progress(settings.sink_stall_after_s)
     metrics = SinkMetrics(kind, progress)
+    routes = routes_for(kind)
+    require_topics(settings.kafka_bootstrap_servers, [r.topic for r in routes])
     server = serve(settings.gateway_host, settings.sink_port(kind), metrics, progress)
     try:
         with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
-            routes = routes_for(kind)
             sink = build_sink(settings, kind, registry, metrics, routes=routes, consumer_group=group)
             runner = build_runner(settings, sink, routes, stopping, progress, metrics, group=group)
             print(f"sink {kind}: draining {', '.join(r.topic for r in routes)} as {group}; "

@@ -3,7 +3,9 @@
 Each component is its own process (``chatstream gateway``, ``chatstream sink clickhouse``,
 ``chatstream sink postgres``), as in production, so a Python process's GIL never couples them.
 SIGINT/SIGTERM is passed to every child, which stops accepting, flushes and commits, and exits;
-the supervisor exits 0 when all did. A child that dies on its own stops the others (exit 1).
+the supervisor exits 0 when all did. A child that dies on its own is started again after a
+back-off (1 s, doubling to 30 s; back to 1 s once it has run for a minute) while the others keep
+serving.
 While they run, each child's ``/readyz`` is polled and every change is printed (a sink that
 stopped making progress says why).
 """
@@ -31,11 +33,24 @@ COMPONENTS: dict[str, list[str]] = {
 }
 
 
+RESTART_FIRST_S = 1.0
+RESTART_MAX_S = 30.0
+STABLE_AFTER_S = 60.0
+
+
+def restart_delay(crashes: int) -> float:
+    """Seconds before the restart after ``crashes`` crashes in a row (1 s, 2 s, 4 s ... 30 s)."""
+    return min(RESTART_MAX_S, RESTART_FIRST_S * 2 ** max(0, crashes - 1))
+
+
 @dataclass
 class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_file: Path
+    started_at: float = 0.0
+    crashes: int = 0  # in a row
+    restart_at: float | None = None
 
 
 class Supervisor:
@@ -48,19 +63,39 @@ class Supervisor:
         self.env = dict(env)
         self.children: list[Child] = []
         self._stopping = False
-        self._failed = False
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in self.components:
             log_file = self.log_dir / f"{name}.log"
-            with open(log_file, "ab") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "chatstream", *COMPONENTS[name]],
-                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-                    start_new_session=True,  # a terminal's Ctrl-C reaches us only; we pass it on once
-                )  # fmt: skip
-            self.children.append(Child(name, process, log_file))
+            self.children.append(Child(name, self._spawn(name, log_file), log_file, time.monotonic()))
+
+    def _spawn(self, name: str, log_file: Path) -> subprocess.Popen[bytes]:
+        with open(log_file, "ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "chatstream", *COMPONENTS[name]],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+                start_new_session=True,  # a terminal's Ctrl-C reaches us only; we pass it on once
+            )  # fmt: skip
+
+    def _restart_crashed(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.process.poll() is None:
+                if child.crashes and now - child.started_at >= STABLE_AFTER_S:
+                    child.crashes = 0
+                continue
+            if child.restart_at is None:
+                child.crashes += 1
+                delay = restart_delay(child.crashes)
+                child.restart_at = now + delay
+                self._ready.pop(child.name, None)
+                print(f"{child.name}: exited with status {child.process.returncode}; restarting in {delay:g}s "
+                      f"(log: {child.log_file})", flush=True)  # fmt: skip
+            elif now >= child.restart_at:
+                child.process = self._spawn(child.name, child.log_file)
+                child.started_at, child.restart_at = now, None
+                print(f"{child.name}: restarted", flush=True)
 
     def stop(self, *_: object) -> None:
         self._stopping = True
@@ -71,13 +106,7 @@ class Supervisor:
     def wait(self, grace_s: float = 60.0) -> int:
         """Block until every child exits; 0 when all exited cleanly after a stop."""
         while not self._stopping:
-            dead = [c for c in self.children if c.process.poll() is not None]
-            if dead:
-                self._failed = True
-                for child in dead:
-                    log.error("%s exited with %s; see %s", child.name, child.process.returncode, child.log_file)
-                self.stop()
-                break
+            self._restart_crashed()
             self._watch_readiness()
             time.sleep(0.2)
         deadline = time.monotonic() + grace_s
@@ -88,8 +117,9 @@ class Supervisor:
                 log.error("%s did not stop within %.0fs; killing it", child.name, grace_s)
                 child.process.kill()
                 child.process.wait()
-        clean = all(c.process.returncode == 0 for c in self.children)
-        return 0 if clean and not self._failed else 1
+        # a child waiting for its restart when the stop came had crashed: not a clean stop
+        clean = all(c.process.returncode == 0 and c.restart_at is None for c in self.children)
+        return 0 if clean else 1
 
     def _watch_readiness(self, every_s: float = 2.0) -> None:
         now = time.monotonic()

@@ -18,7 +18,7 @@ STALL_AFTER_S = 3
 def test_a_sink_its_store_refuses_turns_not_ready_and_says_why(running_stack: Settings) -> None:
     settings = running_stack
     closed = "postgresql://chatstream:x@127.0.0.1:1/chatstream"  # nothing listens on port 1
-    run = Component(settings, "run", "--only", "sink-postgres",
+    run = Component(settings, "run", "--no-setup", "--only", "sink-postgres",
                     env={"CHATSTREAM_POSTGRES_DSN": closed, "CHATSTREAM_SINK_STALL_AFTER_S": str(STALL_AFTER_S)})  # fmt: skip
     started = time.monotonic()
     run.start()

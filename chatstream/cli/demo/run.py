@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +24,7 @@ from rich.table import Table
 
 from chatstream.cli.demo.driver import DriveStats, drive, send_bad_requests
 from chatstream.cli.demo.traffic import DAY_MS, TrafficModel, bad_requests
+from chatstream.cli.preparation import chatstream_command, prepare_platform
 from chatstream.cli.supervisor import Supervisor
 from chatstream.errors import ChatstreamError
 from chatstream.lag import end_offsets, wait_caught_up
@@ -57,26 +56,15 @@ class Counts:
     postgres_distinct: int
 
 
-def cli(settings: Settings, *args: str) -> str:
-    env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
-    done = subprocess.run([sys.executable, "-m", "chatstream", *args], capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise DemoError(f"chatstream {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
-
-
 def prepare(settings: Settings, say: Any) -> None:
     say("starting the local stack")
     stack.up(settings)
-    say("migrating, creating topics, registering schemas")
-    cli(settings, "db", "migrate")
-    cli(settings, "topics", "apply")
-    cli(settings, "schemas", "register")
+    prepare_platform(settings, say)
 
 
 def count(settings: Settings) -> Counts:
     def one(store: str, sql: str) -> int:
-        rows = json.loads(cli(settings, "query", store, sql, "--json"))
+        rows = json.loads(chatstream_command(settings, "query", store, sql, "--json"))
         return int(next(iter(rows[0].values())))
 
     return Counts(
