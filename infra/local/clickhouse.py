@@ -57,14 +57,21 @@ class ClickHouse:
                        timeout_s=self.settings.start_timeout_s, log_file=self.log_file, pid=pid)  # fmt: skip
 
     def stop(self) -> bool:
-        return stop_daemon(self.pid_file, timeout_s=30)
+        return stop_daemon(self.pid_file, timeout_s=30, expect=str(self.path))
 
     def running(self) -> bool:
+        """The server process is alive (server mode); the data folder exists (embedded chDB)."""
         if self.serves:
-            return read_pid(self.pid_file) is not None and server_ping(self.settings.clickhouse_url)
+            return read_pid(self.pid_file, expect=str(self.path)) is not None
         if self.settings.is_local("clickhouse"):
             return self.path.is_dir()
         return server_ping(self.settings.clickhouse_url)
+
+    def healthy(self) -> bool:
+        """The server answers ``/ping``; embedded chDB has nothing to answer."""
+        if self.serves or not self.settings.is_local("clickhouse"):
+            return server_ping(self.settings.clickhouse_url)
+        return True
 
     def status(self) -> ServiceStatus:
         local = self.settings.is_local("clickhouse")
@@ -75,9 +82,9 @@ class ClickHouse:
         return ServiceStatus(
             name=self.name,
             local=local,
-            running=self.running(),
+            running=self.running() and (not self.serves or self.healthy()),
             endpoint=redact_url(self.settings.clickhouse_url),
-            pid=read_pid(self.pid_file) if self.serves else None,
+            pid=read_pid(self.pid_file, expect=str(self.path)) if self.serves else None,
             log_file=self.log_file if self.serves else None,
             detail=detail,
         )
@@ -92,3 +99,4 @@ def server_ping(dsn: str) -> bool:
     except httpx.HTTPError:
         return False
     return answer.status_code == 200
+

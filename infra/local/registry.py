@@ -117,14 +117,18 @@ class LocalRegistry:
             return False
         return answer.status_code == 200
 
+    def healthy(self) -> bool:
+        """It lists subjects (which reads its database) now."""
+        return self._ready()
+
     def stop(self) -> bool:
-        return stop_daemon(self.pid_file, timeout_s=30)
+        return stop_daemon(self.pid_file, timeout_s=30, expect=str(self.home))
 
     def running(self) -> bool:
-        return read_pid(self.pid_file) is not None
+        return read_pid(self.pid_file, expect=str(self.home)) is not None
 
     def status(self) -> ServiceStatus:
-        pid = read_pid(self.pid_file)
+        pid = read_pid(self.pid_file, expect=str(self.home))
         return ServiceStatus(
             name=self.name,
             local=True,
