@@ -9,6 +9,9 @@ only pinged.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,7 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from chatstream.settings import Settings, redact_url
-from infra.local.process import read_pid, start_daemon, stop_daemon, wait_until
+from infra.local.errors import ChdbBusyError
+from infra.local.process import command_line, read_pid, start_daemon, stop_daemon, wait_until
 from infra.local.status import ServiceStatus
 
 SERVER_CONFIG = """<clickhouse>
@@ -100,3 +104,51 @@ def server_ping(dsn: str) -> bool:
         return False
     return answer.status_code == 200
 
+
+def status_file_pid(text: str) -> int | None:
+    """The pid in the ``status`` file ClickHouse (and so chDB) writes into its data folder."""
+    match = re.search(r"^PID: (\d+)$", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def chdb_holder(path: Path) -> str | None:
+    """Who has the chDB folder ``path`` open, when another process does (else None).
+
+    ClickHouse's server code, which chDB embeds, holds an exclusive ``flock`` on
+    ``<path>/status`` for as long as the engine is open and writes its pid into that file; a
+    second process that opens the folder fails with an unhelpful "Error initializing
+    EmbeddedServer". Probing the lock (and letting go at once) names the holder instead.
+    """
+    try:
+        fd = os.open(path / "status", os.O_RDONLY)
+    except OSError:
+        return None  # never opened (or gone): nobody holds it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = status_file_pid(os.read(fd, 4096).decode(errors="replace"))
+            if pid is None:
+                return "another process"
+            command = " ".join((command_line(pid) or "").split())
+            return f"pid {pid}" + (f": {command[:120]}" if command else "")
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def require_chdb_free(settings: Settings) -> None:
+    """Raise ``ChdbBusyError`` (one line: who, and what to do) when ``settings`` open embedded
+    chDB and another process has its folder open; a no-op for a ClickHouse server."""
+    if not settings.clickhouse_url.startswith("chdb://"):
+        return
+    path = Path(settings.clickhouse_url.removeprefix("chdb://"))
+    holder = chdb_holder(path)
+    if holder is not None:
+        raise ChdbBusyError(
+            f"the embedded ClickHouse (chDB) in {path} is open in another process ({holder}); "
+            "chDB lets one process at a time open it: stop that process (`chatstream run` or its "
+            "ClickHouse sink) and try again, or run everything with CHATSTREAM_CLICKHOUSE_SERVER=1 "
+            "so `chatstream infra up` serves it to every process"
+        )
