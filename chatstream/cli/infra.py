@@ -16,16 +16,25 @@ app = typer.Typer(help="Start, stop and inspect the local Kafka, registry, Postg
 
 @app.command()
 def up(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
-    """Start every local service (idempotent); data survives down/up."""
+    """Start every local service (idempotent); data survives down/up.
+
+    Repairs as it goes: a service whose process died is started again, one that runs but does
+    not answer its health check is stopped and started again (each is named in the output)."""
     settings: Settings = ctx.obj
     with steps("infra up", quiet=json_out) as step:
-        stack.up(settings, on_step=step)
-    _report(settings, json_out)
+        restarted = stack.up(settings, on_step=step)
+    if not json_out:
+        for name, reason in restarted.items():
+            console.print(f"restarted {name}: {reason}")
+    _report(settings, json_out, restarted=restarted)
 
 
 @app.command()
 def down(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
-    """Stop the local services; their data stays in the state directory."""
+    """Stop the local services; their data stays in the state directory.
+
+    Bounded: PostgreSQL gets a fast shutdown (connected clients are disconnected), the others
+    SIGTERM; whatever has not stopped after its timeout is killed."""
     settings: Settings = ctx.obj
     with steps("infra down", quiet=json_out) as step:
         stopped = stack.down(settings, on_step=step)
@@ -46,7 +55,9 @@ def status(
         raise typer.Exit(3)
 
 
-def _report(settings: Settings, json_out: bool, *, platform: bool = False) -> bool:
+def _report(
+    settings: Settings, json_out: bool, *, platform: bool = False, restarted: dict[str, str] | None = None
+) -> bool:
     statuses = stack.status(settings)
     components = {name: (url, *probe(url)) for name, url in readiness_urls(settings).items()} if platform else {}
     if json_out:
@@ -54,6 +65,7 @@ def _report(settings: Settings, json_out: bool, *, platform: bool = False) -> bo
             {
                 "endpoints": stack.endpoints(settings),
                 "services": {s.name: s.to_json() for s in statuses},
+                **({"restarted": restarted} if restarted is not None else {}),
                 **({"platform": {name: {"readyz": url, "ready": ready, "detail": detail}
                                  for name, (url, ready, detail) in components.items()}} if platform else {}),
             }

@@ -9,6 +9,9 @@ only pinged.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,7 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from chatstream.settings import Settings, redact_url
-from infra.local.process import read_pid, start_daemon, stop_daemon, wait_until
+from infra.local.errors import ChdbBusyError
+from infra.local.process import command_line, read_pid, start_daemon, stop_daemon, wait_until
 from infra.local.status import ServiceStatus
 
 SERVER_CONFIG = """<clickhouse>
@@ -57,14 +61,21 @@ class ClickHouse:
                        timeout_s=self.settings.start_timeout_s, log_file=self.log_file, pid=pid)  # fmt: skip
 
     def stop(self) -> bool:
-        return stop_daemon(self.pid_file, timeout_s=30)
+        return stop_daemon(self.pid_file, timeout_s=30, expect=str(self.path))
 
     def running(self) -> bool:
+        """The server process is alive (server mode); the data folder exists (embedded chDB)."""
         if self.serves:
-            return read_pid(self.pid_file) is not None and server_ping(self.settings.clickhouse_url)
+            return read_pid(self.pid_file, expect=str(self.path)) is not None
         if self.settings.is_local("clickhouse"):
             return self.path.is_dir()
         return server_ping(self.settings.clickhouse_url)
+
+    def healthy(self) -> bool:
+        """The server answers ``/ping``; embedded chDB has nothing to answer."""
+        if self.serves or not self.settings.is_local("clickhouse"):
+            return server_ping(self.settings.clickhouse_url)
+        return True
 
     def status(self) -> ServiceStatus:
         local = self.settings.is_local("clickhouse")
@@ -75,9 +86,9 @@ class ClickHouse:
         return ServiceStatus(
             name=self.name,
             local=local,
-            running=self.running(),
+            running=self.running() and (not self.serves or self.healthy()),
             endpoint=redact_url(self.settings.clickhouse_url),
-            pid=read_pid(self.pid_file) if self.serves else None,
+            pid=read_pid(self.pid_file, expect=str(self.path)) if self.serves else None,
             log_file=self.log_file if self.serves else None,
             detail=detail,
         )
@@ -92,3 +103,52 @@ def server_ping(dsn: str) -> bool:
     except httpx.HTTPError:
         return False
     return answer.status_code == 200
+
+
+def status_file_pid(text: str) -> int | None:
+    """The pid in the ``status`` file ClickHouse (and so chDB) writes into its data folder."""
+    match = re.search(r"^PID: (\d+)$", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def chdb_holder(path: Path) -> str | None:
+    """Who has the chDB folder ``path`` open, when another process does (else None).
+
+    ClickHouse's server code, which chDB embeds, holds an exclusive ``flock`` on
+    ``<path>/status`` for as long as the engine is open and writes its pid into that file; a
+    second process that opens the folder fails with an unhelpful "Error initializing
+    EmbeddedServer". Probing the lock (and letting go at once) names the holder instead.
+    """
+    try:
+        fd = os.open(path / "status", os.O_RDONLY)
+    except OSError:
+        return None  # never opened (or gone): nobody holds it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = status_file_pid(os.read(fd, 4096).decode(errors="replace"))
+            if pid is None:
+                return "another process"
+            command = " ".join((command_line(pid) or "").split())
+            return f"pid {pid}" + (f": {command[:120]}" if command else "")
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def require_chdb_free(settings: Settings) -> None:
+    """Raise ``ChdbBusyError`` (one line: who, and what to do) when ``settings`` open embedded
+    chDB and another process has its folder open; a no-op for a ClickHouse server."""
+    if not settings.clickhouse_url.startswith("chdb://"):
+        return
+    path = Path(settings.clickhouse_url.removeprefix("chdb://"))
+    holder = chdb_holder(path)
+    if holder is not None:
+        raise ChdbBusyError(
+            f"the embedded ClickHouse (chDB) in {path} is open in another process ({holder}); "
+            "chDB lets one process at a time open it: stop that process (`chatstream run` or its "
+            "ClickHouse sink) and try again, or run everything with CHATSTREAM_CLICKHOUSE_SERVER=1 "
+            "so `chatstream infra up` serves it to every process"
+        )

@@ -3,7 +3,8 @@
     InfraError
     ├── PrerequisiteError   a tool the stack needs is missing (Java 17+, Maven, PostgreSQL)
     ├── FetchError          Maven could not fetch a service's artifacts
-    └── ServiceStartError   a service did not come up in time (names its log file)
+    ├── ServiceStartError   a service did not come up in time (names its log file)
+    └── ChdbBusyError       the embedded ClickHouse folder is open in another process
 
 Each message is one line meant for a person; the CLI prints it without a stack trace.
 """
@@ -27,3 +28,7 @@ class FetchError(InfraError):
 
 class ServiceStartError(InfraError):
     """A service was started but did not become ready."""
+
+
+class ChdbBusyError(InfraError):
+    """chDB's data folder is locked by another process (one process at a time may open it)."""

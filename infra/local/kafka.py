@@ -153,7 +153,8 @@ class LocalKafka:
             check=False,
         )
         if done.returncode != 0:
-            raise ServiceStartError(f"Kafka storage format failed: {done.stdout}{done.stderr}")
+            said = " ".join((done.stdout + done.stderr).split())[-400:]
+            raise ServiceStartError(f"Kafka's storage format failed in {self.data}: {said}")
 
     def _ready(self) -> bool:
         if not port_open(self.settings.kafka_port):
@@ -167,14 +168,18 @@ class LocalKafka:
             return False
         return True
 
+    def healthy(self) -> bool:
+        """The broker answers a metadata request now."""
+        return self._ready()
+
     def stop(self) -> bool:
-        return stop_daemon(self.pid_file, timeout_s=60)
+        return stop_daemon(self.pid_file, timeout_s=30, expect=str(self.home))
 
     def running(self) -> bool:
-        return read_pid(self.pid_file) is not None
+        return read_pid(self.pid_file, expect=str(self.home)) is not None
 
     def status(self) -> ServiceStatus:
-        pid = read_pid(self.pid_file)
+        pid = read_pid(self.pid_file, expect=str(self.home))
         return ServiceStatus(
             name=self.name,
             local=True,

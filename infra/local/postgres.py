@@ -6,8 +6,11 @@ The server refuses to run as root, so when we are root the cluster belongs to th
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import pwd
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -17,10 +20,17 @@ import psycopg
 from chatstream.settings import Settings
 from infra.local.errors import PrerequisiteError, ServiceStartError
 from infra.local.prereqs import postgres_bindir
-from infra.local.process import port_open, read_pid, tail
+from infra.local.process import child_pids, log_hint, pid_alive, port_open, read_pid, stop_pid, wait_gone
 from infra.local.status import ServiceStatus
 
+logger = logging.getLogger(__name__)
+
 DATABASES = ("chatstream", "apicurio")
+
+# A fast shutdown (clients disconnected, then a checkpoint) that takes longer than this is cut
+# short by an immediate one (SIGQUIT: recovery from the WAL at the next start), then SIGKILL.
+FAST_STOP_TIMEOUT_S = 10.0
+IMMEDIATE_STOP_TIMEOUT_S = 3.0
 
 
 class LocalPostgres:
@@ -33,6 +43,7 @@ class LocalPostgres:
         self.home = settings.state_dir / "postgres"
         self.data = self.home / "data"
         self.log_file = self.home / "postgres.log"
+        self.pid_file = self.data / "postmaster.pid"
 
     # -- who runs the server -------------------------------------------------------------------
     def _owner(self) -> pwd.struct_passwd | None:
@@ -97,9 +108,10 @@ class LocalPostgres:
                 owner,
             )  # fmt: skip
             if done.returncode != 0:
+                said = " ".join((done.stderr.strip() or done.stdout.strip()).split())
                 raise ServiceStartError(
-                    f"PostgreSQL did not start ({done.stderr.strip() or done.stdout.strip()}); "
-                    f"see {self.log_file}:\n{tail(self.log_file)}"
+                    f"PostgreSQL did not start ({said}); {log_hint(self.log_file)}; "
+                    "fix what it reports, then run `chatstream infra up` again"
                 )
         self._ensure_databases()
 
@@ -124,30 +136,61 @@ class LocalPostgres:
         finally:
             pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
-            raise ServiceStartError(f"initdb failed: {done.stderr.strip()[-400:]}")
+            said = " ".join(done.stderr.strip()[-400:].split())
+            raise ServiceStartError(f"PostgreSQL's initdb failed in {self.data}: {said}")
 
     def _ensure_databases(self) -> None:
-        with psycopg.connect(self.settings.postgres_url("postgres"), autocommit=True) as conn:
-            existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
-            for name in DATABASES:
-                if name not in existing:
-                    conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with psycopg.connect(self.settings.postgres_url("postgres"), autocommit=True, connect_timeout=10) as conn:
+                existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+                for name in DATABASES:
+                    if name not in existing:
+                        conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.Error as exc:
+            said = " ".join(str(exc).split())
+            raise ServiceStartError(
+                f"PostgreSQL started but chatstream could not create its databases there ({said}); "
+                f"{log_hint(self.log_file)}; run `chatstream infra up` again, "
+                "or `chatstream infra down` first if it persists"
+            ) from exc
 
-    def stop(self) -> bool:
-        if not self.running():
+    def stop(self, timeout_s: float = FAST_STOP_TIMEOUT_S) -> bool:
+        """Fast shutdown (connected clients are disconnected, not waited for), bounded: after
+        ``timeout_s`` an immediate shutdown, then SIGKILL of the server and its children."""
+        pid = self._pid()
+        if pid is None:
             return False
-        owner = self._owner()
+        children = child_pids(pid)
         done = self._run(
-            [str(postgres_bindir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
-            owner,
-        )
-        return done.returncode == 0
+            [str(postgres_bindir() / "pg_ctl"), "-D", str(self.data), "-m", "fast",
+             "-w", "-t", str(math.ceil(timeout_s)), "stop"],
+            self._owner(),
+        )  # fmt: skip
+        if done.returncode != 0 and pid_alive(pid):
+            logger.warning("PostgreSQL (pid %d) did not stop within %.0fs; stopping it immediately", pid, timeout_s)
+            stop_pid(pid, signum=signal.SIGQUIT, timeout_s=IMMEDIATE_STOP_TIMEOUT_S)
+            # Children left by a killed server keep its shared memory, which a new server refuses.
+            for child in wait_gone(children, IMMEDIATE_STOP_TIMEOUT_S):
+                stop_pid(child, signum=signal.SIGKILL, timeout_s=IMMEDIATE_STOP_TIMEOUT_S)
+        return True
+
+    def _pid(self) -> int | None:
+        return read_pid(self.pid_file, expect=str(self.data))
 
     def running(self) -> bool:
-        return read_pid(self.data / "postmaster.pid") is not None
+        return self._pid() is not None
+
+    def healthy(self) -> bool:
+        """The server accepts a connection and answers a query now."""
+        try:
+            with psycopg.connect(self.settings.postgres_url("postgres"), connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
 
     def status(self) -> ServiceStatus:
-        pid = read_pid(self.data / "postmaster.pid")
+        pid = self._pid()
         return ServiceStatus(
             name=self.name,
             local=True,

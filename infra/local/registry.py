@@ -2,6 +2,12 @@
 
 It serves the Confluent schema registry API at ``/apis/ccompat/v7``; global rules VALIDITY=FULL
 and COMPATIBILITY=BACKWARD_TRANSITIVE are set through its v3 admin API at every start.
+
+Apicurio 3.0 reaches PostgreSQL through Quarkus' named datasource ``postgresql`` (an Agroal
+pool). Agroal hands out pooled connections without checking them, so after PostgreSQL restarts
+each connection the old server closed fails one request with a 500. ``POOL_PROPERTIES`` make
+the pool validate a connection as it is borrowed (and idle ones in the background), so the
+registry answers again as soon as its database does, without a restart.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ from infra.local.status import ServiceStatus
 
 GLOBAL_RULES = {"VALIDITY": "FULL", "COMPATIBILITY": "BACKWARD_TRANSITIVE"}
 
+POOL_PROPERTIES = {
+    "quarkus.datasource.postgresql.jdbc.validate-on-borrow": "true",
+    "quarkus.datasource.postgresql.jdbc.background-validation-interval": "30S",
+}
+
 
 def jdbc_settings(postgres_url: str) -> dict[str, str]:
     """Apicurio's datasource environment for a ``postgresql://`` URL."""
@@ -31,6 +42,12 @@ def jdbc_settings(postgres_url: str) -> dict[str, str]:
         "APICURIO_DATASOURCE_USERNAME": parts.username or "",
         "APICURIO_DATASOURCE_PASSWORD": parts.password or "",
     }
+
+
+def jvm_options(heap_mb: int, properties: dict[str, str] = POOL_PROPERTIES) -> list[str]:
+    """The JVM's options: its heap, and system properties (which override Apicurio's own
+    ``application.properties``, unambiguously for a named datasource unlike environment names)."""
+    return [f"-Xmx{heap_mb}m", *(f"-D{key}={value}" for key, value in properties.items())]
 
 
 def ensure_global_rules(admin_url: str, rules: dict[str, str] = GLOBAL_RULES) -> None:
@@ -73,7 +90,6 @@ class LocalRegistry:
     def start(self) -> None:
         if not self.running():
             self.fetch()
-            mb = self.settings.jvm_heap_mb
             env = {
                 "APICURIO_STORAGE_KIND": "sql",
                 "APICURIO_STORAGE_SQL_KIND": "postgresql",
@@ -82,7 +98,7 @@ class LocalRegistry:
                 "QUARKUS_HTTP_PORT": str(self.settings.registry_port),
                 "QUARKUS_LOG_CONSOLE_COLOR": "false",
             }
-            argv = [require_java(self.settings.java), f"-Xmx{mb}m", "-jar", str(self.runner)]
+            argv = [require_java(self.settings.java), *jvm_options(self.settings.jvm_heap_mb), "-jar", str(self.runner)]
             pid = start_daemon(argv, log_file=self.log_file, pid_file=self.pid_file, extra_env=env, cwd=self.home)
             wait_until(
                 self._ready,
@@ -101,14 +117,18 @@ class LocalRegistry:
             return False
         return answer.status_code == 200
 
+    def healthy(self) -> bool:
+        """It lists subjects (which reads its database) now."""
+        return self._ready()
+
     def stop(self) -> bool:
-        return stop_daemon(self.pid_file, timeout_s=30)
+        return stop_daemon(self.pid_file, timeout_s=30, expect=str(self.home))
 
     def running(self) -> bool:
-        return read_pid(self.pid_file) is not None
+        return read_pid(self.pid_file, expect=str(self.home)) is not None
 
     def status(self) -> ServiceStatus:
-        pid = read_pid(self.pid_file)
+        pid = read_pid(self.pid_file, expect=str(self.home))
         return ServiceStatus(
             name=self.name,
             local=True,

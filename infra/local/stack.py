@@ -2,11 +2,18 @@
 
 A component with an external endpoint configured is not started here; its status is a ping.
 Order: PostgreSQL (the registry stores its schemas there), the registry, Kafka, ClickHouse.
+
+``up`` repairs as it goes (``ensure``): a healthy service is left alone, one whose process is
+gone (a stale pid file) is started, and one whose process runs but does not answer its health
+check within ``HEALTH_TIMEOUT_S`` is stopped by its pid and started again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -14,26 +21,71 @@ import psycopg
 
 from chatstream.settings import Component, Settings
 from infra.local.clickhouse import ClickHouse
-from infra.local.errors import PrerequisiteError, ServiceStartError
+from infra.local.errors import InfraError, PrerequisiteError, ServiceStartError
 from infra.local.kafka import LocalKafka
 from infra.local.postgres import LocalPostgres
 from infra.local.prereqs import postgres_bindir, require_java, require_maven
-from infra.local.process import port_open
+from infra.local.process import poll, port_open
 from infra.local.registry import LocalRegistry, ensure_global_rules
 from infra.local.status import ServiceStatus
+
+# How long a running service may take to answer its health check before ``up`` restarts it.
+HEALTH_TIMEOUT_S = 10.0
 
 
 class Service(Protocol):
     name: str
+    log_file: Path
+    pid_file: Path
 
     def fetch(self) -> None:
         """Download what the service runs (a no-op when cached or nothing to fetch)."""
 
-    def start(self) -> None: ...
+    def start(self) -> None:
+        """Start it unless ``running``; return once it is ready (``ServiceStartError`` if not)."""
 
-    def stop(self) -> bool: ...
+    def stop(self) -> bool:
+        """Stop it within a bounded time; False if it was not running."""
+
+    def running(self) -> bool:
+        """Its process (named by ``pid_file``) is alive."""
+
+    def healthy(self) -> bool:
+        """It answers its health check now (one quick probe)."""
 
     def status(self) -> ServiceStatus: ...
+
+
+def ensure(service: Service, *, health_timeout_s: float, on_step: Callable[[str], None]) -> str | None:
+    """Leave ``service`` running and healthy; returns why it had to be (re)started, if it did."""
+    with reported(service):
+        repair = None
+        if service.running():
+            on_step(f"checking {service.name}")
+            if not poll(service.healthy, timeout_s=health_timeout_s):
+                repair = f"it ran but did not answer within {health_timeout_s:.0f}s"
+                on_step(f"restarting {service.name}: {repair}")
+                service.stop()
+        elif service.pid_file.exists():
+            repair = "its process had died"
+        on_step(f"starting {service.name}")
+        service.start()  # a no-op for a healthy service, beyond checks of its own
+        return repair
+
+
+@contextmanager
+def reported(service: Service) -> Iterator[None]:
+    """Errors a service lets through (a driver's, the OS's) become one ``ServiceStartError``
+    line that names the service, its log file and what to do."""
+    try:
+        yield
+    except InfraError:
+        raise
+    except (OSError, subprocess.SubprocessError, psycopg.Error, httpx.HTTPError) as exc:
+        raise ServiceStartError(
+            f"{service.name} did not start ({_said(exc)}); see {service.log_file}; "
+            "run `chatstream infra up` again, or `chatstream infra down` first if it persists"
+        ) from exc
 
 
 ORDER: tuple[Component, ...] = ("postgres", "registry", "kafka", "clickhouse")
@@ -48,6 +100,13 @@ def local_services(settings: Settings) -> list[Service]:
         "clickhouse": ClickHouse,
     }
     return [make[name](settings) for name in ORDER if settings.is_local(name) or name == "clickhouse"]
+
+
+def _said(exc: BaseException) -> str:
+    """What a third-party error says, on one line."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code} from {exc.request.url}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def missing_prerequisites(settings: Settings) -> list[str]:
@@ -78,10 +137,16 @@ def busy_ports(settings: Settings) -> list[int]:
     return [port for needed, ports in wanted if needed for port in ports if port_open(port)]
 
 
-def up(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -> None:
-    """Start every local service (idempotent: running ones are left as they are).
+def up(
+    settings: Settings,
+    on_step: Callable[[str], None] = lambda _: None,
+    *,
+    health_timeout_s: float = HEALTH_TIMEOUT_S,
+) -> dict[str, str]:
+    """Start every local service (idempotent: healthy ones are left as they are, others repaired).
 
     Prerequisites are checked first, all of them, so nothing starts on a machine that lacks one.
+    Returns the services that had to be restarted, with the reason.
     """
     problems = missing_prerequisites(settings)
     if problems:
@@ -96,13 +161,23 @@ def up(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -> N
     services = local_services(settings)
     for service in services:
         on_step(f"fetching {service.name} (cached after the first download)")
-        service.fetch()
+        with reported(service):
+            service.fetch()
+    repaired = {}
     for service in services:
-        on_step(f"starting {service.name}")
-        service.start()
+        reason = ensure(service, health_timeout_s=health_timeout_s, on_step=on_step)
+        if reason is not None:
+            repaired[service.name] = reason
     admin_url = settings.registry_admin_url
     if admin_url is not None:
-        ensure_global_rules(admin_url)
+        try:
+            ensure_global_rules(admin_url)
+        except httpx.HTTPError as exc:
+            raise ServiceStartError(
+                f"registry: setting its global rules failed ({_said(exc)}); "
+                f"see {LocalRegistry(settings).log_file}; run `chatstream infra up` again"
+            ) from exc
+    return repaired
 
 
 def down(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -> list[str]:

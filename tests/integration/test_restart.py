@@ -1,4 +1,5 @@
-"""``infra down`` then ``up`` keeps Kafka data, registered schemas and table contents.
+"""``infra down`` (prompt, even with clients connected) then ``up`` keeps Kafka data, registered
+schemas and table contents.
 
 It stops and restarts the whole test stack, and leaves it running.
 """
@@ -6,6 +7,7 @@ It stops and restarts the whole test stack, and leaves it running.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -47,8 +49,15 @@ def test_down_then_up_keeps_everything(
         ("insert", table, {"columns": ["id"], "rows": [[i] for i in range(1, 26)]}),
     )
 
-    down = chatstream(settings, "infra", "down", "--json")
+    client = psycopg.connect(settings.postgres_url())  # a client connected: no smart-shutdown wait
+    try:
+        started = time.monotonic()
+        down = chatstream(settings, "infra", "down", "--json")
+        took_s = time.monotonic() - started
+    finally:
+        client.close()
     assert set(json.loads(down.stdout)["stopped"]) == {"kafka", "registry", "postgres"}
+    assert took_s < 30, f"infra down took {took_s:.1f}s"
     stopped = chatstream(settings, "infra", "status", "--json", check=False)
     assert stopped.returncode == 3
     assert not json.loads(stopped.stdout)["services"]["kafka"]["running"]

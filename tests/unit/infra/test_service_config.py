@@ -4,7 +4,7 @@ from pathlib import Path
 
 from chatstream.settings import Settings
 from infra.local.kafka import server_properties
-from infra.local.registry import jdbc_settings
+from infra.local.registry import jdbc_settings, jvm_options
 
 
 def props(text: str) -> dict[str, str]:
@@ -29,3 +29,11 @@ def test_apicurio_datasource_from_postgres_url() -> None:
         "APICURIO_DATASOURCE_USERNAME": "chatstream",
         "APICURIO_DATASOURCE_PASSWORD": "pw",
     }
+
+
+def test_apicurio_validates_pooled_connections_so_it_survives_a_postgres_restart() -> None:
+    options = jvm_options(384)
+    assert options[0] == "-Xmx384m"
+    # Apicurio 3.0 names its PostgreSQL datasource "postgresql" (Quarkus' Agroal pool).
+    assert "-Dquarkus.datasource.postgresql.jdbc.validate-on-borrow=true" in options
+    assert "-Dquarkus.datasource.postgresql.jdbc.background-validation-interval=30S" in options
