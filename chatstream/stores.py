@@ -23,7 +23,7 @@ def connect_postgres(settings: Settings, *, autocommit: bool = False) -> psycopg
         return psycopg.connect(settings.postgres_url(), autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise StoreUnavailableError(
-            f"PostgreSQL at {settings.redacted_postgres_url()} not reachable: {exc}".strip()
+            f"PostgreSQL at {settings.redacted_postgres_url()} not reachable: {' '.join(str(exc).split())}"
         ) from exc
 
 
