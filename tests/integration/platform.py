@@ -74,13 +74,16 @@ class Component:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.running(), self.log_tail()
-            with open(self.log_file, "rb") as log:
-                log.seek(self._log_start)
-                seen = log.read().decode(errors="replace")
-            if text in seen:
+            if text in self.output():
                 return self
             time.sleep(0.1)
         raise AssertionError(f"no {text!r} from chatstream {' '.join(self.args)}:\n{self.log_tail()}")
+
+    def output(self) -> str:
+        """Everything this run of the process printed."""
+        with open(self.log_file, "rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     def log_tail(self) -> str:
         return "\n".join(Path(self.log_file).read_text(errors="replace").splitlines()[-30:])

@@ -1,6 +1,7 @@
-"""``chatstream run`` survives its parts: it sets the stack up itself, and a sink SIGKILLed under
-load is restarted by the supervisor (the gateway keeps serving) and resumes within seconds, with
-exact accounting of every request by client-supplied event id."""
+"""``chatstream run`` survives its parts: it sets the stack up itself; a sink SIGKILLed under
+load is restarted by the supervisor (the gateway keeps serving) and resumes within seconds; and
+PostgreSQL restarted (fast shutdown) under load costs nothing. Exact accounting of every request
+by client-supplied event id."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from chatstream.lag import lag
 from chatstream.settings import Settings
+from infra.local.postgres import LocalPostgres
 from pipelines.sinks import CONSUMER_GROUPS
 from tests.integration.accounting import Traffic, assert_exactly_once_in_both_stores, retry_unknown
 from tests.integration.platform import Component, wait_gateway_ready
@@ -45,6 +47,7 @@ def test_run_sets_up_restarts_a_killed_sink_and_loses_nothing(
     delete_topic(settings.kafka_bootstrap_servers, UNUSED_TOPIC)
     run = Component(settings, "run", env={"CHATSTREAM_ACK_TIMEOUT_S": "5"}).start()
     traffic = Traffic(settings, f"faults-{unique}")
+    during_restart = Traffic(settings, f"pgrestart-{unique}")
     try:
         run.wait_for_output("setting up", timeout_s=60)
         wait_gateway_ready(settings, run, timeout_s=120)
@@ -68,10 +71,26 @@ def test_run_sets_up_restarts_a_killed_sink_and_loses_nothing(
         while (behind := lag(settings.kafka_bootstrap_servers, group, "chat.actions.v1")) and time.monotonic() < restarted_at + 25:
             time.sleep(0.5)
         assert not behind, f"the restarted sink is still {behind} behind:\n{run.log_tail()}"
+
+        # PostgreSQL restarted with a fast shutdown while the PostgreSQL sink writes
+        during_restart.start(2)
+        time.sleep(2)
+        postgres = LocalPostgres(settings)
+        assert postgres.stop(), "PostgreSQL did not stop"
+        time.sleep(2)
+        postgres.start()
+        back_at = time.monotonic()
+        time.sleep(3)
+        during_restart.finish()
+        assert during_restart.accepted_after(back_at)
+        assert run.running(), run.log_tail()
+        assert run.output().count("sink-postgres: exited") == 1, "a store restart is not a crash"
     finally:
         traffic.finish()
+        during_restart.finish()
         code = run.stop()
     assert code == 0, run.log_tail()
-    assert set(traffic.statuses()) == {202}, traffic.statuses()
-    retry_unknown(traffic)
-    assert_exactly_once_in_both_stores(traffic, clickhouse)
+    for load in (traffic, during_restart):  # the gateway never needed PostgreSQL: all 202
+        assert set(load.statuses()) == {202}, load.statuses()
+        retry_unknown(load)
+        assert_exactly_once_in_both_stores(load, clickhouse, drain=load is during_restart)
