@@ -42,6 +42,8 @@ from gateway.errors import GatewayError, KafkaOutcomeUnknownError, KafkaUnavaila
 
 log = logging.getLogger(__name__)
 
+ABORT_TIMEOUT_S = 2.0
+
 
 
 @dataclass(eq=False)
@@ -239,7 +241,8 @@ class EventProducer:
     def _abort(self, slot: _Slot) -> None:
         assert slot.producer is not None
         try:
-            slot.producer.abort_transaction(self.ack_timeout_s)
+            # briefly: a producer that cannot abort is replaced, and its successor's fencing aborts
+            slot.producer.abort_transaction(min(self.ack_timeout_s, ABORT_TIMEOUT_S))
         except KafkaException as exc:
             log.warning("could not abort the transaction (%s); replacing the producer", _reason(exc))
             self._discard(slot)
