@@ -151,6 +151,14 @@ class TopicAdmin:
             found[resource.name] = Existing(len(topics[resource.name].partitions), configs)
         return found
 
+    def require(self, names: Sequence[str]) -> dict[str, Existing]:
+        """What the cluster has for ``names``; TopicError naming any that do not exist."""
+        found = self.existing(names)
+        missing = sorted(set(names) - set(found))
+        if missing:
+            raise TopicError(f"topic(s) {', '.join(missing)} do not exist: run `chatstream topics apply`")
+        return found
+
     def apply(self, actions: Sequence[Action], replication_factor: int) -> None:
         creates = [
             NewTopic(a.topic, a.partitions, replication_factor, config=dict(a.configs))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from chatstream.errors import ChatstreamError
 from chatstream.settings import Settings
-from chatstream.topics import TopicAdmin, TopicError
+from chatstream.topics import TopicAdmin
 
 # Room a record needs in a Kafka batch beyond its key and value (batch and record headers),
 # and what the gateway adds to a client's event when it encodes it (ids, times, trace id).
@@ -30,13 +30,8 @@ def check_limits(settings: Settings) -> None:
 
 
 def topic_max_message_bytes(bootstrap: str, topic: str) -> int:
-    """The largest record ``topic`` takes (its ``max.message.bytes``); refuses a missing topic."""
-    try:
-        found = TopicAdmin(bootstrap, timeout_s=10).existing([topic])
-    except TopicError as exc:
-        raise GatewaySetupError(str(exc)) from exc
-    if topic not in found:
-        raise GatewaySetupError(f"topic {topic} does not exist: run `chatstream topics apply`")
+    """The largest record ``topic`` takes (its ``max.message.bytes``); TopicError if it is missing."""
+    found = TopicAdmin(bootstrap, timeout_s=10).require([topic])
     return int(found[topic].configs.get("max.message.bytes", 1_048_588))
 
 

@@ -25,7 +25,7 @@ from chatstream.avro.catalog import load_catalog
 from chatstream.avro.serde import ConfluentDecoder, WireFormatError
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client
-from chatstream.topics import TopicAdmin, TopicError, dead_letter_name
+from chatstream.topics import TopicAdmin, dead_letter_name
 from connectors.clickhouse_sink import ClickHouseSink, column_types
 from connectors.decoding import EngineDecoder, PythonDecoder
 from connectors.dlq import DeadLetters
@@ -129,13 +129,6 @@ def build_runner(settings: Settings, sink: Sink, routes: Sequence[Route], stoppi
     )
 
 
-def require_topics(bootstrap: str, topics: list[str]) -> None:
-    """A sink of topics that do not exist would wait forever for records: refuse to start."""
-    missing = sorted(set(topics) - set(TopicAdmin(bootstrap, timeout_s=10).existing(topics)))
-    if missing:
-        raise TopicError(f"topic(s) {', '.join(missing)} do not exist: run `chatstream topics apply`")
-
-
 def settle_heap() -> None:
     """What start-up left (modules, the engine's client, schemas) out of the garbage collector's
     way: a full collection then walks only what the sink made since, not every module's objects
@@ -155,7 +148,8 @@ def run_sink(settings: Settings, kind: str, *, group: str | None = None) -> None
     progress = Progress(settings.sink_stall_after_s)
     metrics = SinkMetrics(kind, progress)
     routes = routes_for(kind)
-    require_topics(settings.kafka_bootstrap_servers, [r.topic for r in routes])
+    # a sink of topics that do not exist would wait forever for records: refuse to start
+    TopicAdmin(settings.kafka_bootstrap_servers, timeout_s=10).require([r.topic for r in routes])
     server = serve(settings.gateway_host, settings.sink_port(kind), metrics, progress)
     try:
         with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
