@@ -1,0 +1,1 @@
+"""Model provider clients: one streaming call each (see base)."""
