@@ -30,7 +30,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from chatstream.avro.serde import ConfluentDecoder
-from chatstream.cli.sinks import build_runner, build_sink, registry_fetcher, routes_for, settle_heap
+from chatstream.avro.registry import registry_fetcher
+from chatstream.cli.sinks import build_runner, build_sink, routes_for, settle_heap
 from chatstream.settings import Settings, load_settings
 from chatstream.stores import clickhouse_client
 from connectors.health import Progress, SinkMetrics

@@ -70,7 +70,8 @@ class ChatActionShape:
         # notation: no trial validation of the branch per event), and error paths back to JSON
         self._detail_record = {name: f"{schema['namespace']}.{fields[name]['type'][1]['name']}" for name in self.types}
         self._record_of_detail = {full: name for name, full in self._detail_record.items()}
-        self.allowed = (set(fields) - {"action"}) | {"type"}
+        # ``completion`` is the chat API's own (gateway.chat): a client's action may not ask for answers
+        self.allowed = (set(fields) - {"action", "completion"}) | {"type"}
         # every integer of a detail is a count, length, size or duration: 0 up to its Avro range
         self.integers = {
             name: [(f["name"], INT_RANGE[kind][1]) for f in fields[name]["type"][1]["fields"]

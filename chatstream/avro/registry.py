@@ -7,10 +7,11 @@ the registry refuses an incompatible change even where no global rule says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -22,6 +23,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from chatstream.avro.catalog import Contract
 from chatstream.avro.errors import RegistryError
+from chatstream.avro.serde import WireFormatError
 
 # confluent-kafka talks HTTP through httpx2 where it is installed, else httpx.
 try:
@@ -126,3 +128,20 @@ class ContractRegistry:
             ]
         state: CheckState = "incompatible" if bad else "compatible"
         return CheckResult(contract.subject, state, versions, bad)
+
+
+def registry_fetcher(registry: SchemaRegistryClient) -> Callable[[int], dict[str, Any]]:
+    """Writer schemas by id, for ``ConfluentDecoder``: an id the registry does not know is a
+    ``WireFormatError`` (the record is bad); an unreachable registry raises as it is."""
+
+    def fetch(schema_id: int) -> dict[str, Any]:
+        try:
+            schema = registry.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                raise WireFormatError(f"schema id {schema_id} is not in the registry") from exc
+            raise
+        parsed: dict[str, Any] = json.loads(schema.schema_str or "null")
+        return parsed
+
+    return fetch

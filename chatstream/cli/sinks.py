@@ -9,7 +9,6 @@ the health endpoint.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import signal
 import threading
@@ -19,10 +18,10 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from chatstream.avro.catalog import load_catalog
-from chatstream.avro.serde import ConfluentDecoder, WireFormatError
+from chatstream.avro.registry import registry_fetcher
+from chatstream.avro.serde import ConfluentDecoder
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client
 from chatstream.topics import TopicAdmin, dead_letter_name
@@ -44,22 +43,6 @@ KINDS = tuple(SINK_TABLES)
 def routes_for(kind: str) -> list[Route]:
     catalog = load_catalog()
     return [Route(topic, table, MAPPINGS[table], catalog[topic].schema) for topic, table in SINK_TABLES[kind]]
-
-
-def registry_fetcher(registry: SchemaRegistryClient) -> Any:
-    """Writer schemas by id; an id the registry does not know makes the record a dead letter."""
-
-    def fetch(schema_id: int) -> dict[str, Any]:
-        try:
-            schema = registry.get_schema(schema_id)
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == 404:
-                raise WireFormatError(f"schema id {schema_id} is not in the registry") from exc
-            raise
-        parsed: dict[str, Any] = json.loads(schema.schema_str or "null")
-        return parsed
-
-    return fetch
 
 
 def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient, metrics: SinkMetrics, *,
