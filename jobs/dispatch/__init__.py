@@ -1,0 +1,27 @@
+"""The dispatch job: one chat completion request in, a provider's answer out, as events.
+
+Pure logic, one concept a module, every clock reading and random draw passed in:
+
+    config        the routing file (pipelines/models.toml) as frozen, validated models
+    routing       which deployments to try for a request, in which order, and why
+    latency       moving window of time-to-first-token per deployment
+    breaker       one circuit breaker per deployment
+    retry         backoff with jitter, Retry-After, and what an error leads to
+    limits        per-tenant and per-deployment RPM/TPM windows, daily USD budget
+    continuation  mid-stream fallback: trimming what a continuation repeats
+    batching      deltas into chunk events (per N tokens or M ms)
+    cache         optional exact-match answer cache
+    usage         token estimates and cost
+
+``engine`` runs one request through them against :class:`~connectors.providers.base.Provider`
+clients (no Kafka); ``providers`` builds those clients from the config; ``app`` (the wiring)
+connects the engine to topics and tables.
+
+Errors (one tree; a request's own failure is a ``Failed`` event, never an exception)::
+
+    ChatstreamError
+    └── DispatchError
+        ├── RoutingConfigError     the routing file cannot be read or is invalid (one line,
+        │                          naming the file and the field)
+        └── ProviderSetupError     a deployment has no provider client
+"""
