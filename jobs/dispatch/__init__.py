@@ -13,9 +13,14 @@ Pure logic, one concept a module, every clock reading and random draw passed in:
     cache         optional exact-match answer cache
     usage         token estimates and cost
 
-``engine`` runs one request through them against :class:`~connectors.providers.base.Provider`
-clients (no Kafka); ``providers`` builds those clients from the config; ``app`` (the wiring)
-connects the engine to topics and tables.
+The engine and what it speaks:
+
+    events        DispatchRequest in; Dispatched, ChunkBatch, Completed, Failed out
+    engine        Dispatcher.run: one request through all of the above against Provider
+                  clients (no Kafka); answer (its running state) and results (its final event)
+    providers     the Provider clients of a config, built once at start
+
+The wiring (``app``, Faust) connects the engine to topics and tables.
 
 Errors (one tree; a request's own failure is a ``Failed`` event, never an exception)::
 

@@ -11,14 +11,16 @@ One request, in order:
    deadline already passed (``expired``), the tenant over its RPM/TPM (``tenant_rate_limited``,
    with ``retry_after_s``) or its daily budget (``budget_exceeded``);
 2. a cache hit (when enabled) replays the cached answer as chunks: ``Completed(cached=True)``;
-3. the routing plan, deployment by deployment. Retryable errors are retried on the same
-   deployment with backoff (Retry-After honoured) up to ``max_retries``, but only while that
-   deployment has sent no text; after text, a failure goes straight to the next deployment,
-   asked to continue all text sent so far, its repeat trimmed (:mod:`.continuation`). A
-   non-retryable error fails the request at once, unless it is the deployment's own
-   (auth, unknown model there): then the next deployment. A retry whose wait would pass the
-   deadline is given up for the next deployment. Every attempt updates the deployment's
-   breaker and, from its first text, latency window.
+3. the routing plan, deployment by deployment (none available: ``no_deployment_available``).
+   Retryable errors are retried on the same deployment with backoff (Retry-After honoured) up
+   to ``max_retries``, but only while that deployment has sent no text; after text, a failure
+   goes straight to the next deployment, which is asked to continue all text sent so far, its
+   repeat trimmed (:mod:`.continuation`). A non-retryable error fails the request at once,
+   unless it is the deployment's own (auth, unknown model there): then the next deployment.
+   A retry whose wait would pass the deadline gives way to the next deployment; a deadline
+   passed between attempts ends the request (``expired``). When every deployment failed, the
+   ``Failed`` carries the last error. Every attempt updates its deployment's breaker and, from
+   its first text, latency window.
 
 Chunks are batched as deltas arrive (:mod:`.batching`): the first text goes out at once, and a
 batch can wait up to one inter-token gap beyond ``chunks.max_ms``.
@@ -47,16 +49,17 @@ from connectors.providers.base import (
     ProviderTimeoutError,
     Timeouts,
 )
+from jobs.dispatch import results
 from jobs.dispatch.answer import AnswerProgress
 from jobs.dispatch.batching import ChunkBatcher, split_text
 from jobs.dispatch.breaker import BreakerState, CircuitBreaker
-from jobs.dispatch.cache import CachedAnswer, ResponseCache, cache_key
+from jobs.dispatch.cache import ResponseCache, cache_key
 from jobs.dispatch.config import DeploymentConfig, RoutingConfig
 from jobs.dispatch.continuation import OverlapTrimmer
 from jobs.dispatch.errors import ProviderSetupError
 from jobs.dispatch.events import ChunkBatch, Completed, Dispatched, DispatchEvent, DispatchRequest, Failed
 from jobs.dispatch.latency import LatencyWindows
-from jobs.dispatch.limits import MinuteWindow, TenantCharge, TenantUsage, admit
+from jobs.dispatch.limits import MinuteWindow, TenantUsage, admit
 from jobs.dispatch.retry import backoff_s, counts_against_deployment, is_deployment_fault, should_retry
 from jobs.dispatch.routing import RoutingState, plan_route
 from jobs.dispatch.usage import CHARS_PER_TOKEN, NO_TOKENS, count_tokens, estimate_prompt_tokens, estimate_tokens
@@ -68,11 +71,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class _Outcome:
-    """How an attempt ended: ``finish`` on success, else ``error``; whether it sent text."""
+    """How one attempt ended: ``finish`` on success, else ``error``; whether it sent text."""
 
     finish: Finish | None
     error: ProviderError | None
     sent_text: bool
+
+
+@dataclass(frozen=True)
+class _MovedOn:
+    """A deployment gave up on the request with ``error``: the next one is tried."""
+
+    deployment: str
+    error: ProviderError
 
 
 class Dispatcher:
@@ -102,9 +113,8 @@ class Dispatcher:
         }
         self._latency = LatencyWindows(resilience.latency_window_s)
         self._usage: dict[str, MinuteWindow] = {}
-        self._cache = (
-            ResponseCache(config.cache.ttl_s, config.cache.max_entries) if config.cache.enabled else None
-        )
+        cache = config.cache
+        self._cache = ResponseCache(cache.ttl_s, cache.max_entries) if cache.enabled else None
 
     def breaker_state(self, deployment: str) -> BreakerState:
         return self._breakers[deployment].state(self._clock_ms() / 1000)
@@ -112,10 +122,11 @@ class Dispatcher:
     async def run(
         self, request: DispatchRequest, tenant_usage: TenantUsage
     ) -> AsyncGenerator[DispatchEvent, None]:
-        """Dispatch ``request``; the last event is a ``Completed`` or ``Failed`` carrying the
-        tenant's usage with this request applied."""
+        """Dispatch ``request``: ``Dispatched`` and ``ChunkBatch`` events, then one ``Completed``
+        or ``Failed`` carrying the tenant's usage with this request applied."""
         started_ms = self._clock_ms()
-        answer = AnswerProgress(ChunkBatcher(self.config.chunks.max_tokens, self.config.chunks.max_ms), started_ms)
+        chunks = self.config.chunks
+        answer = AnswerProgress(ChunkBatcher(chunks.max_tokens, chunks.max_ms), started_ms)
         prompt_tokens = estimate_prompt_tokens(request.messages)
         refusal = self._refusal(request, tenant_usage, prompt_tokens, answer, started_ms)
         if refusal is not None:
@@ -124,85 +135,108 @@ class Dispatcher:
         key = cache_key(request.alias, request.messages, request.max_tokens, request.temperature)
         cached = self._cache.get(key, started_ms / 1000) if self._cache else None
         if cached is not None:
-            for piece in split_text(cached.content, self.config.chunks.max_tokens * CHARS_PER_TOKEN):
+            for piece in split_text(cached.content, chunks.max_tokens * CHARS_PER_TOKEN):
                 yield answer.chunk(piece, self._clock_ms())
-            yield self._completed_from_cache(cached, answer, tenant_usage)
+            yield results.replayed(cached, answer, tenant_usage, self._clock_ms())
             return
         state = RoutingState(self._breakers, self._latency, self._usage)
-        plan = plan_route(self.config, request.alias, state, prompt_tokens=prompt_tokens, now_ms=started_ms, rng=self._rng)
+        plan = plan_route(self.config, request.alias, state, prompt_tokens=prompt_tokens, now_ms=started_ms,
+                          rng=self._rng)  # fmt: skip
         for skipped in plan.skipped:
-            logger.info("request %s: %s skipped (%s)", request.request_id, skipped.deployment, skipped.reason)
-        resilience = self.config.resilience
-        last_error: ProviderError | None = None
-        last_deployment: str | None = None
+            logger.info("request %s: %s skipped: %s", request.request_id, skipped.deployment, skipped.reason)
+        last: _MovedOn | None = None
         for step in plan.steps:
+            if _past(request.deadline_at_ms, self._clock_ms()):
+                break
             deployment = self.config.deployments[step.deployment]
-            breaker = self._breakers[deployment.name]
-            reason = step.reason if last_error is None else f"{step.reason}; after {last_deployment}: {last_error.code}"
-            retries = 0
-            while True:
-                now_ms = self._clock_ms()
-                if request.deadline_at_ms is not None and now_ms >= request.deadline_at_ms:
-                    last = f"; last error {last_error.code}: {last_error.message}" if last_error else ""
-                    yield self._failed(answer, tenant_usage, "expired", f"the request's deadline passed{last}",
-                                       retryable=False, deployment=last_deployment)  # fmt: skip
-                    return
-                if not breaker.acquire(now_ms / 1000):
-                    logger.info("request %s: %s skipped (breaker probe taken)", request.request_id, deployment.name)
-                    break
-                answer.start_attempt(deployment.name)
-                if answer.text:
-                    reason += f", continuing after {len(answer.text)} chars"
-                yield Dispatched(answer.attempts, deployment.name, deployment.provider_kind, deployment.model, reason, now_ms)
-                outcome: _Outcome | None = None
-                try:
-                    async with aclosing(self._attempt(deployment, request, answer)) as attempt:
-                        async for item in attempt:
-                            if isinstance(item, ChunkBatch):
-                                yield item
-                            else:
-                                outcome = item
-                finally:
-                    if outcome is None:  # cancelled or closed: no verdict on the deployment
-                        breaker.release()
-                assert outcome is not None
-                now_ms = self._clock_ms()
-                if outcome.error is None:
-                    breaker.record_success(now_ms / 1000)
-                    batch = answer.flush(now_ms)
-                    if batch is not None:
-                        yield batch
-                    assert outcome.finish is not None
-                    yield self._completed(answer, deployment, outcome.finish.reason, tenant_usage, key)
-                    return
-                error = last_error = outcome.error
-                last_deployment = deployment.name
-                logger.info("request %s: %s failed: %s (%s)", request.request_id, deployment.name, error.code, error.message)
-                if counts_against_deployment(error):
-                    breaker.record_failure(now_ms / 1000)
-                else:
+            reason = step.reason if last is None else f"{step.reason}; after {last.deployment}: {last.error.code}"
+            async with aclosing(self._use(deployment, reason, request, answer, tenant_usage)) as events:
+                async for event in events:
+                    if isinstance(event, _MovedOn):
+                        last = event
+                        continue
+                    if isinstance(event, Completed) and self._cache is not None:
+                        cached_answer = results.to_cache(answer, deployment, event.finish_reason)
+                        self._cache.put(key, cached_answer, event.at_ms / 1000)
+                    yield event
+                    if isinstance(event, (Completed, Failed)):
+                        return
+        now_ms = self._clock_ms()
+        error, failed_at = (last.error, last.deployment) if last else (None, None)
+        if _past(request.deadline_at_ms, now_ms):
+            yield results.expired(error, failed_at, answer, tenant_usage, now_ms)
+        elif error is not None:
+            yield results.provider_failed(error, failed_at, answer, tenant_usage, now_ms)
+        else:
+            waits = [s.retry_after_s for s in plan.skipped if s.retry_after_s is not None]
+            yield results.failed(answer, tenant_usage, now_ms, "no_deployment_available",
+                                 f"no deployment of {request.alias} is available now", retryable=True,
+                                 retry_after_s=min(waits) if waits else None)  # fmt: skip
+
+    async def _use(
+        self,
+        deployment: DeploymentConfig,
+        reason: str,
+        request: DispatchRequest,
+        answer: AnswerProgress,
+        tenant_usage: TenantUsage,
+    ) -> AsyncGenerator[DispatchEvent | _MovedOn, None]:
+        """Attempts at one deployment, retrying while it has sent no text. Ends with a terminal
+        event (done), a :class:`_MovedOn` (try the next), or nothing (its breaker refused)."""
+        breaker = self._breakers[deployment.name]
+        resilience = self.config.resilience
+        retries = 0
+        while True:
+            now_ms = self._clock_ms()
+            if not breaker.acquire(now_ms / 1000):
+                logger.info("request %s: %s skipped: breaker probe taken", request.request_id, deployment.name)
+                return
+            answer.start_attempt(deployment.name)
+            if answer.text:
+                reason += f", continuing after {len(answer.text)} chars"
+            yield Dispatched(answer.attempts, deployment.name, deployment.provider_kind, deployment.model, reason,
+                             now_ms)  # fmt: skip
+            outcome: _Outcome | None = None
+            try:
+                async with aclosing(self._attempt(deployment, request, answer)) as attempt:
+                    async for item in attempt:
+                        if isinstance(item, _Outcome):
+                            outcome = item
+                        else:
+                            yield item
+            finally:
+                if outcome is None:  # cancelled or closed: no verdict on the deployment
                     breaker.release()
-                batch = answer.flush(now_ms)
-                if batch is not None:
-                    yield batch
-                if not error.retryable and not is_deployment_fault(error):
-                    yield self._failed_with(error, answer, tenant_usage, deployment.name)
-                    return
-                if outcome.sent_text or not should_retry(error, retries, resilience.max_retries):
-                    break
-                retries += 1
-                wait_s = backoff_s(retries, resilience.backoff_base_s, resilience.backoff_max_s, self._rng, error.retry_after_s)
-                if request.deadline_at_ms is not None and now_ms + wait_s * 1000 >= request.deadline_at_ms:
-                    break
-                await self._sleep(wait_s)
-                reason = f"retry {retries}/{resilience.max_retries} after {error.code}, waited {wait_s:.2f} s"
-        if last_error is not None:
-            yield self._failed_with(last_error, answer, tenant_usage, last_deployment)
-            return
-        waits = [s.retry_after_s for s in plan.skipped if s.retry_after_s is not None]
-        yield self._failed(answer, tenant_usage, "no_deployment_available",
-                           f"no deployment of {request.alias} is available now", retryable=True,
-                           retry_after_s=min(waits) if waits else None)  # fmt: skip
+            assert outcome is not None
+            now_ms = self._clock_ms()
+            batch = answer.flush(now_ms)  # all text taken so far reaches the client before what follows
+            if batch is not None:
+                yield batch
+            if outcome.error is None:
+                assert outcome.finish is not None
+                breaker.record_success(now_ms / 1000)
+                yield results.completed(answer, deployment, outcome.finish.reason, tenant_usage, now_ms)
+                return
+            error = outcome.error
+            logger.info("request %s: %s failed: %s: %s", request.request_id, deployment.name, error.code, error.message)
+            if counts_against_deployment(error):
+                breaker.record_failure(now_ms / 1000)
+            else:
+                breaker.release()
+            if not error.retryable and not is_deployment_fault(error):
+                yield results.provider_failed(error, deployment.name, answer, tenant_usage, now_ms)
+                return
+            if outcome.sent_text or not should_retry(error, retries, resilience.max_retries):
+                yield _MovedOn(deployment.name, error)
+                return
+            retries += 1
+            wait_s = backoff_s(retries, resilience.backoff_base_s, resilience.backoff_max_s, self._rng,
+                               error.retry_after_s)  # fmt: skip
+            if _past(request.deadline_at_ms, now_ms + int(wait_s * 1000)):
+                yield _MovedOn(deployment.name, error)
+                return
+            await self._sleep(wait_s)
+            reason = f"retry {retries}/{resilience.max_retries} after {error.code}, waited {wait_s:.2f} s"
 
     async def _attempt(
         self, deployment: DeploymentConfig, request: DispatchRequest, answer: AnswerProgress
@@ -253,14 +287,14 @@ class Dispatcher:
             logger.warning("provider client of %s raised %r", deployment.name, exc, exc_info=True)
             error = ProviderServerError(f"{deployment.name}: provider client failed: {type(exc).__name__}: {exc}")
         now_ms = self._clock_ms()
-        if error is not None and not raw and isinstance(error, ProviderTimeoutError):
+        if isinstance(error, ProviderTimeoutError) and not raw:
             # a deployment too slow to answer at all is slow, not unmeasured
             self._latency.record(deployment.name, now_ms - started_ms, now_ms / 1000)
-        completion = "".join(raw)
         if raw or finish is not None:
-            tokens = count_tokens(finish.usage if finish else None, request.messages, continue_from, completion)
+            usage = finish.usage if finish else None
+            tokens = count_tokens(usage, request.messages, continue_from, "".join(raw))
         else:
-            tokens = NO_TOKENS  # nothing generated: nothing billed
+            tokens = NO_TOKENS  # nothing generated, nothing billed
         answer.charge(deployment, tokens)
         self._count(deployment.name, 0, tokens.completion_tokens, now_ms)
         yield _Outcome(finish, error, sent)
@@ -269,76 +303,21 @@ class Dispatcher:
         self, request: DispatchRequest, usage: TenantUsage, prompt_tokens: int, answer: AnswerProgress, now_ms: int
     ) -> Failed | None:
         if request.alias not in self.config.aliases:
-            return self._failed(answer, usage, "model_not_found", f"no model alias {request.alias!r}", retryable=False)
-        if request.deadline_at_ms is not None and now_ms >= request.deadline_at_ms:
-            return self._failed(answer, usage, "expired", "the request's deadline passed before dispatch", retryable=False)
+            message = f"no model alias {request.alias!r}"
+            return results.failed(answer, usage, now_ms, "model_not_found", message, retryable=False)
+        if _past(request.deadline_at_ms, now_ms):
+            message = "the request's deadline passed before dispatch"
+            return results.failed(answer, usage, now_ms, "expired", message, retryable=False)
         admission = admit(usage, self.config.tenant_limits(request.tenant_id), prompt_tokens, now_ms)
         if admission.allowed:
             return None
         code = "budget_exceeded" if admission.limit == "budget" else "tenant_rate_limited"
-        return self._failed(answer, usage, code, f"tenant {request.tenant_id}: {admission.reason}",
-                            retryable=True, retry_after_s=admission.retry_after_s)  # fmt: skip
-
-    def _completed(
-        self, answer: AnswerProgress, deployment: DeploymentConfig, finish_reason: str, usage: TenantUsage, key: str
-    ) -> Completed:
-        now_ms = self._clock_ms()
-        charge = TenantCharge(answer.tokens.total, answer.cost_usd, now_ms)
-        completed = Completed(
-            content=answer.text, finish_reason=finish_reason, deployment=deployment.name,
-            provider_kind=deployment.provider_kind, provider_model=deployment.model,
-            prompt_tokens=answer.tokens.prompt_tokens, completion_tokens=answer.tokens.completion_tokens,
-            tokens_estimated=answer.tokens.estimated, cost_usd=answer.cost_usd,
-            latency_ms=answer.latency_ms(now_ms), ttft_ms=answer.ttft_ms(), attempts=answer.attempts,
-            fallback_used=answer.fallback_used, cached=False, chunks=answer.chunks, at_ms=now_ms,
-            tenant_usage=charge.apply_to(usage), charge=charge,
-        )  # fmt: skip
-        if self._cache is not None:
-            self._cache.put(key, CachedAnswer(
-                completed.content, finish_reason, deployment.name, deployment.provider_kind, deployment.model,
-                completed.prompt_tokens, completed.completion_tokens, completed.tokens_estimated,
-            ), now_ms / 1000)  # fmt: skip
-        return completed
-
-    def _completed_from_cache(self, cached: CachedAnswer, answer: AnswerProgress, usage: TenantUsage) -> Completed:
-        now_ms = self._clock_ms()
-        charge = TenantCharge(0, 0.0, now_ms)  # a request for the tenant's RPM; no tokens, no cost
-        return Completed(
-            content=cached.content, finish_reason=cached.finish_reason, deployment=cached.deployment,
-            provider_kind=cached.provider_kind, provider_model=cached.provider_model,
-            prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens,
-            tokens_estimated=cached.tokens_estimated, cost_usd=0.0, latency_ms=answer.latency_ms(now_ms),
-            ttft_ms=answer.ttft_ms(), attempts=0, fallback_used=False, cached=True, chunks=answer.chunks,
-            at_ms=now_ms, tenant_usage=charge.apply_to(usage), charge=charge,
-        )  # fmt: skip
-
-    def _failed_with(
-        self, error: ProviderError, answer: AnswerProgress, usage: TenantUsage, deployment: str | None
-    ) -> Failed:
-        return self._failed(answer, usage, error.code, error.message, retryable=error.retryable,
-                            retry_after_s=error.retry_after_s, deployment=deployment)  # fmt: skip
-
-    def _failed(
-        self,
-        answer: AnswerProgress,
-        usage: TenantUsage,
-        code: str,
-        message: str,
-        *,
-        retryable: bool,
-        retry_after_s: float | None = None,
-        deployment: str | None = None,
-    ) -> Failed:
-        now_ms = self._clock_ms()
-        charge = TenantCharge(answer.tokens.total, answer.cost_usd, now_ms) if answer.attempts else None
-        return Failed(
-            error_code=code, message=message, retryable=retryable, retry_after_s=retry_after_s,
-            deployment=deployment, attempts=answer.attempts, fallback_used=answer.fallback_used,
-            latency_ms=answer.latency_ms(now_ms), ttft_ms=answer.ttft_ms(), chunks=answer.chunks,
-            at_ms=now_ms, tenant_usage=charge.apply_to(usage) if charge else usage, charge=charge,
-        )  # fmt: skip
+        message = f"tenant {request.tenant_id}: {admission.reason}"
+        return results.failed(answer, usage, now_ms, code, message, retryable=True,
+                              retry_after_s=admission.retry_after_s)  # fmt: skip
 
     def _timeouts(self, request: DispatchRequest, now_ms: int) -> Timeouts:
+        """The configured budgets of an attempt, none longer than what is left to the deadline."""
         resilience = self.config.resilience
         total_s = resilience.total_timeout_s
         if request.deadline_at_ms is not None:
@@ -351,6 +330,10 @@ class Dispatcher:
 
     def _count(self, deployment: str, requests: int, tokens: int, now_ms: int) -> None:
         self._usage[deployment] = self._usage.get(deployment, MinuteWindow()).add(requests, tokens, now_ms)
+
+
+def _past(deadline_at_ms: int | None, now_ms: int) -> bool:
+    return deadline_at_ms is not None and now_ms >= deadline_at_ms
 
 
 def _remaining_tokens(max_tokens: int | None, continue_from: str) -> int | None:

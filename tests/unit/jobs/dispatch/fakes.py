@@ -79,8 +79,9 @@ class ScriptedProvider:
             self.closed += 1
 
 
-def answer(*deltas: str, reason: str = "stop") -> list[Step]:
-    return [*deltas, Finish(reason)]
+def answer(*steps: Step, reason: str = "stop") -> list[Step]:
+    """A script that ends well: ``steps`` (texts, waits), then a finish."""
+    return [*steps, Finish(reason)]
 
 
 def routing(

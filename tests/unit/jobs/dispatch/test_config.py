@@ -94,6 +94,8 @@ def test_the_api_key_comes_from_the_environment(tmp_path: Path) -> None:
         (MINIMAL.replace('provider = "simulated"', 'provider = "anthropic"'), {},
          "deployments.sim.provider: Input should be 'simulated' or 'openai'"),
         ('[deployments.sim]\nprovider = "simulated"\nmodel = "m"\n', {}, "aliases: Field required"),
+        ('[aliases]\n[deployments.sim]\nprovider = "simulated"\nmodel = "m"\n', {},
+         "aliases: Dictionary should have at least 1 item"),
         (MINIMAL.replace("[aliases.chat]", '[aliases.""]'), {}, 'aliases."": String should have at least 1 character'),
         (MINIMAL.replace('["sim"]', "[]"), {}, "aliases.chat.deployments: Tuple should have at least 1 item"),
         (MINIMAL.replace('deployments = ["sim"]', 'deployments = ["sim"]\nstrategy = "fastest"'), {},
