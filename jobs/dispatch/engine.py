@@ -191,13 +191,13 @@ class Dispatcher:
             if not breaker.acquire(now_ms / 1000):
                 logger.info("request %s: %s skipped: breaker probe taken", request.request_id, deployment.name)
                 return
-            answer.start_attempt(deployment.name)
-            if answer.text:
-                reason += f", continuing after {len(answer.text)} chars"
-            yield Dispatched(answer.attempts, deployment.name, deployment.provider_kind, deployment.model, reason,
-                             now_ms)  # fmt: skip
             outcome: _Outcome | None = None
-            try:
+            try:  # from the breaker's permission to its verdict, however the attempt ends
+                answer.start_attempt(deployment.name)
+                if answer.text:
+                    reason += f", continuing after {len(answer.text)} chars"
+                yield Dispatched(answer.attempts, deployment.name, deployment.provider_kind, deployment.model,
+                                 reason, now_ms)  # fmt: skip
                 async with aclosing(self._attempt(deployment, request, answer)) as attempt:
                     async for item in attempt:
                         if isinstance(item, _Outcome):
@@ -205,24 +205,25 @@ class Dispatcher:
                         else:
                             yield item
             finally:
+                now_ms = self._clock_ms()
                 if outcome is None:  # cancelled or closed: no verdict on the deployment
                     breaker.release()
+                elif outcome.error is None:
+                    breaker.record_success(now_ms / 1000)
+                elif counts_against_deployment(outcome.error):
+                    breaker.record_failure(now_ms / 1000)
+                else:
+                    breaker.release()
             assert outcome is not None
-            now_ms = self._clock_ms()
             batch = answer.flush(now_ms)  # all text taken so far reaches the client before what follows
             if batch is not None:
                 yield batch
             if outcome.error is None:
                 assert outcome.finish is not None
-                breaker.record_success(now_ms / 1000)
                 yield results.completed(answer, deployment, outcome.finish.reason, tenant_usage, now_ms)
                 return
             error = outcome.error
             logger.info("request %s: %s failed: %s: %s", request.request_id, deployment.name, error.code, error.message)
-            if counts_against_deployment(error):
-                breaker.record_failure(now_ms / 1000)
-            else:
-                breaker.release()
             if not error.retryable and not is_deployment_fault(error):
                 yield results.provider_failed(error, deployment.name, answer, tenant_usage, now_ms)
                 return

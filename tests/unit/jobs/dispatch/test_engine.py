@@ -27,7 +27,7 @@ from jobs.dispatch.limits import TenantUsage, record
 from jobs.dispatch.usage import cost_usd, estimate_prompt_tokens, estimate_tokens
 from tests.unit.jobs.dispatch.fakes import FakeClock, Hang, ScriptedProvider, Step, Wait, answer, routing
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
 MESSAGES = (PromptMessage("user", "Tell me about the fox."),)
 FAST = {"backoff_base_s": 0.2, "backoff_max_s": 5, "max_retries": 2, "breaker_failures": 5}
@@ -338,3 +338,34 @@ async def test_no_deployment_available_says_when_one_may_be() -> None:
     failed = second[0]
     assert isinstance(failed, Failed) and failed.error_code == "no_deployment_available" and failed.retryable
     assert failed.retry_after_s == pytest.approx(20) and failed.charge is None
+
+
+@pytest.mark.parametrize("how", ["cancelled-in-the-provider", "closed-at-dispatched"])
+async def test_an_abandoned_probe_leaves_the_probe_to_the_next_request(how: str) -> None:
+    probe_script: list[list[Step]] = [[Hang()]] if how == "cancelled-in-the-provider" else []  # closed: never called
+    scripts: dict[str, Sequence[Sequence[Step]]] = {"a": [[ProviderServerError("down")], *probe_script, answer("back")]}
+    dispatcher, providers, clock, _ = setup(scripts, resilience={"breaker_failures": 1, "max_retries": 0})
+    await collect(dispatcher, request())
+    clock.advance(30_000)  # half-open: one probe may go
+    dispatched = asyncio.Event()
+
+    async def probe() -> None:
+        async with aclosing(dispatcher.run(request(), TenantUsage())) as events:
+            async for event in events:
+                if isinstance(event, Dispatched):
+                    if how == "closed-at-dispatched":
+                        return
+                    dispatched.set()
+
+    if how == "closed-at-dispatched":
+        await probe()
+    else:
+        task = asyncio.create_task(probe())
+        await asyncio.wait_for(dispatched.wait(), timeout=2)
+        await asyncio.sleep(0)  # let it reach the provider's wait
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert providers["a"].closed == 2
+    events = await collect(dispatcher, request())
+    assert attempts(events) == ["a"] and isinstance(events[-1], Completed)
