@@ -234,7 +234,8 @@ def load_routing(path: Path, environ: Mapping[str, str]) -> RoutingConfig:
         raise RoutingConfigError(f"{path}: cannot read the routing file: {exc.strerror}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RoutingConfigError(f"{path}: not valid TOML: {_one_line(str(exc))}") from exc
-    for name, table in (data.get("deployments") or {}).items():
+    deployments = data.get("deployments")
+    for name, table in deployments.items() if isinstance(deployments, dict) else ():
         if isinstance(table, dict) and "api_key" in table:
             raise RoutingConfigError(
                 f"{path}: deployments.{name}.api_key: keys are not read from the file; "

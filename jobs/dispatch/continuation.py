@@ -22,8 +22,10 @@ suffix of T. :class:`OverlapTrimmer` removes that repeat:
    more characters that only ever repeated T (the model repeated the end of T and stopped) is
    dropped whole.
 
-A repeat that starts more than 200 characters before the end of T is not recognised: the
-window bounds both the holding back and the work per character.
+Limits, by design: a repeat that starts more than 200 characters before the end of T is not
+recognised (the window bounds both the holding back and the work per character), and a
+continuation that genuinely begins by saying again the last 8 or more characters of T loses
+them, which in prose is rare and far less jarring than a duplicated phrase.
 """
 
 from __future__ import annotations

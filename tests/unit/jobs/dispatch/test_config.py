@@ -101,6 +101,7 @@ def test_the_api_key_comes_from_the_environment(tmp_path: Path) -> None:
         (MINIMAL.replace('deployments = ["sim"]', 'deployments = ["sim"]\nstrategy = "fastest"'), {},
          "aliases.chat.strategy: Input should be 'weighted', 'lowest_latency' or 'lowest_cost'"),
         ("[aliases.chat\n", {}, "not valid TOML"),
+        ('deployments = 3\n[aliases.chat]\ndeployments = ["sim"]\n', {}, "deployments: Input should be a valid dictionary"),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_file_and_the_field(

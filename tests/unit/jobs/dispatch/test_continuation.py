@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from jobs.dispatch.continuation import OverlapTrimmer, normalise
@@ -63,3 +65,21 @@ def test_a_repeat_starting_before_the_window_is_not_recognised() -> None:
 )
 def test_normalise_maps_back_to_the_original(text: str, normalised: str, ends: list[int]) -> None:
     assert normalise(text) == (normalised, ends)
+
+
+def test_restarts_anywhere_in_the_window_streamed_in_any_pieces_come_out_exactly_once() -> None:
+    words = "the quick brown fox jumps over a lazy dog. It was sunny, and then we went home! Why not?".split()
+    rng = random.Random(1)
+    for _ in range(500):
+        full = " ".join(rng.choice(words) for _ in range(rng.randint(5, 60)))
+        cut = rng.randint(1, len(full) - 1)  # where the first deployment failed
+        restarts = [0] + [i + 1 for i, c in enumerate(full[:cut]) if c == " " and cut - i <= 150]
+        restart = rng.choice([r for r in restarts if len(full[r:cut].rstrip()) >= 8 or r == 0] or [0])
+        continuation = full[restart:]
+        trimmer = OverlapTrimmer(full[:cut])
+        pieces, i = [], 0
+        while i < len(continuation):
+            size = rng.randint(1, 7)
+            pieces.append(trimmer.feed(continuation[i : i + size]))
+            i += size
+        assert full[:cut] + "".join(pieces) + trimmer.finish() == full, (full[:cut], continuation)
