@@ -51,7 +51,7 @@ status: venv
 	$(BIN)/chatstream infra status
 
 lint: venv
-	$(BIN)/python -m mypy chatstream infra pipelines gateway connectors
+	$(BIN)/python -m mypy chatstream infra pipelines gateway connectors jobs bench
 	$(BIN)/lint-imports
 
 docs: venv

@@ -134,6 +134,35 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: float = Field(default=40000.0, gt=0, description="Per-tenant burst, events.")
 
+    # -- chat API and dispatch --------------------------------------------------------------
+    models_file: Path = Field(
+        default=REPO_ROOT / "pipelines" / "models.toml",
+        description="The routing config: model aliases, deployments, tenant limits (gateway and dispatch job).",
+    )
+    chat_first_token_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="How long a chat completion waits for its answer to start; then 504 (the dispatch "
+        "job or Kafka is not answering).",
+    )  # fmt: skip
+    chat_idle_timeout_s: float = Field(
+        default=60.0, gt=0,
+        description="Longest silence of an answer once it started; then the stream ends with an error.",
+    )  # fmt: skip
+    chat_total_timeout_s: float = Field(
+        default=600.0, gt=0,
+        description="The longest a chat completion may take in all (its deadline_at; the job starts no "
+        "answer after it).",
+    )  # fmt: skip
+    reply_partition_base: int = Field(
+        default=0, ge=0,
+        description="This gateway instance's first partition of ai.responses.v1: worker w reads "
+        "base + w (modulo the partitions). Give each gateway instance its own range.",
+    )  # fmt: skip
+    dispatch_max_in_flight: int = Field(
+        default=2000, ge=1,
+        description="Answers one dispatch worker streams at once; beyond, it stops reading requests.",
+    )  # fmt: skip
+
     # -- sinks -------------------------------------------------------------------------------
     sink_batch_rows: int = Field(default=10000, ge=1, description="Rows per sink flush.")
     sink_batch_interval_s: float = Field(
@@ -183,6 +212,11 @@ class Settings(BaseSettings):
     def sink_port(self, kind: str) -> int:
         """Where ``chatstream sink <kind>`` serves its metrics and readiness."""
         return self.sink_health_port or self.port_base + {"clickhouse": 85, "postgres": 86}[kind]
+
+    @property
+    def dispatch_port(self) -> int:
+        """Where ``chatstream job dispatch`` serves its metrics and readiness."""
+        return self.port_base + 87
 
     @property
     def gateway_url(self) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.requests import ClientDisconnect
 
 from gateway import openapi
 from gateway.auth import TokenVerifier
+from gateway.chat import ChatService, add_chat_routes
 from gateway.errors import (
     ForbiddenError,
     GatewayError,
@@ -30,12 +29,14 @@ from gateway.errors import (
     RateLimitedError,
 )
 from gateway.events import ChatActionShape
+from gateway.http import json_response, read_body, trace_id_of
 from gateway.metrics import GatewayMetrics
 from gateway.producer import EventProducer
 from gateway.ratelimit import TenantLimiter
 from pipelines.topics import CHAT_ACTIONS
 
 EVENTS_TOPIC = CHAT_ACTIONS.name
+OPENAI_ROUTES = ("/v1/chat/completions", "/v1/models")  # errors in OpenAI's shape there
 
 @dataclass(frozen=True)
 class Limits:
@@ -53,24 +54,7 @@ class Gateway:
     limits: Limits
     metrics: GatewayMetrics
     ready_checks: dict[str, Callable[[], bool]]
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes ``limit`` (declared or streamed, chunked too)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"body of {declared} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLargeError(f"body is over the {limit}-byte limit")
-            chunks.append(chunk)
-    except ClientDisconnect as exc:  # gone, or too slow (gateway.connection answered 408)
-        raise MalformedRequestError("the connection closed before the body ended") from exc
-    return b"".join(chunks)
+    chat: ChatService | None = None  # the OpenAI-compatible chat API, when the routing config is there
 
 
 def parse_events(body: bytes, max_events: int) -> list[Any]:
@@ -91,15 +75,6 @@ def parse_events(body: bytes, max_events: int) -> list[Any]:
     if len(events) > max_events:
         raise PayloadTooLargeError(f"{len(events)} events in one request; the limit is {max_events}")
     return events
-
-
-def trace_id_of(request: Request) -> str:
-    """The W3C traceparent's trace id when the client sent one, else a new one."""
-    parent = request.headers.get("traceparent", "")
-    parts = parent.split("-")
-    if len(parts) == 4 and len(parts[1]) == 32:
-        return parts[1]
-    return uuid.uuid4().hex
 
 
 class MeasureMiddleware:
@@ -129,15 +104,16 @@ class MeasureMiddleware:
             self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
-
-
 def create_app(gw: Gateway) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if gw.chat is not None:
+            gw.chat.replies.start(asyncio.get_running_loop())
         yield
         await asyncio.to_thread(gw.producer.close)
+        if gw.chat is not None:
+            await asyncio.to_thread(gw.chat.producer.close)
+            await asyncio.to_thread(gw.chat.replies.close)
 
     app = FastAPI(
         title="chatstream gateway",
@@ -148,7 +124,8 @@ def create_app(gw: Gateway) -> FastAPI:
     @app.exception_handler(GatewayError)
     async def refused(request: Request, exc: GatewayError) -> Response:
         gw.metrics.rejections.labels(exc.code).inc()
-        return json_response(exc.body(), exc.status, exc.headers())
+        openai = request.url.path in OPENAI_ROUTES
+        return json_response(exc.openai_body() if openai else exc.body(), exc.status, exc.headers())
 
     app.add_middleware(MeasureMiddleware, metrics=gw.metrics)
 
@@ -196,6 +173,9 @@ def create_app(gw: Gateway) -> FastAPI:
         await gw.producer.send(EVENTS_TOPIC, result.encoded)
         gw.metrics.produced.labels(EVENTS_TOPIC).inc(len(result.encoded))
         return json_response({"accepted": len(result.event_ids), "event_ids": result.event_ids}, 202)
+
+    if gw.chat is not None:
+        add_chat_routes(app, gw, gw.chat)
 
     @app.get("/healthz", summary="The process is alive.")
     async def healthz() -> dict[str, str]:

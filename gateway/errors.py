@@ -8,9 +8,14 @@
     ├── InvalidEventsError        422 unknown event type or schema violation, per event and field
     ├── RateLimitedError          429 the tenant's token bucket is empty (Retry-After)
     ├── KafkaUnavailableError     503 Kafka did not take the request: none of its events is stored
-    └── KafkaOutcomeUnknownError  504 Kafka did not confirm the commit in time: retry, same event ids
+    ├── KafkaOutcomeUnknownError  504 Kafka did not confirm the commit in time: retry, same event ids
+    ├── ModelNotFoundError        404 the chat API's ``model`` is no alias of the routing config
+    ├── AnswerFailedError         the dispatch job's FAILED answer: its status says why (429, 502, 504)
+    ├── AnswerTimeoutError        504 no answer started (or it fell silent) within the configured time
+    └── ClientGoneError           499 the client left before its answer (nobody reads this reply)
 
-Every error body is ``{"error": {"code", "message", "details"?}}``.
+Every error body is ``{"error": {"code", "message", "details"?}}``; on the OpenAI-compatible
+routes it is OpenAI's ``{"error": {"message", "type", "param", "code"}}`` (``openai_body``).
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ class GatewayError(Exception):
     code = "internal"
 
     def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None,
-                 retry_after_s: float | None = None) -> None:  # fmt: skip
+                 retry_after_s: float | None = None, param: str | None = None) -> None:  # fmt: skip
         super().__init__(message)
         self.message = message
         self.details = details
         self.retry_after_s = retry_after_s
+        self.param = param
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -35,10 +41,27 @@ class GatewayError(Exception):
             error["details"] = self.details
         return {"error": error}
 
+    def openai_body(self) -> dict[str, Any]:
+        """The error as OpenAI's API writes it (what OpenAI SDKs and LibreChat parse)."""
+        return {"error": {"message": self.message, "type": openai_type(self.status), "param": self.param,
+                          "code": self.code}}  # fmt: skip
+
     def headers(self) -> dict[str, str]:
         if self.retry_after_s is None:
             return {}
         return {"Retry-After": str(max(1, round(self.retry_after_s + 0.49)))}
+
+
+def openai_type(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 429:
+        return "rate_limit_error"
+    if status >= 500:
+        return "timeout" if status == 504 else "api_error"
+    return "invalid_request_error"
 
 
 class MalformedRequestError(GatewayError):
@@ -74,3 +97,27 @@ class KafkaUnavailableError(GatewayError):
 
 class KafkaOutcomeUnknownError(GatewayError):
     status, code = 504, "kafka_outcome_unknown"
+
+
+class ModelNotFoundError(GatewayError):
+    status, code = 404, "model_not_found"
+
+
+class AnswerTimeoutError(GatewayError):
+    status, code = 504, "timeout"
+
+
+class AnswerFailedError(GatewayError):
+    """The dispatch job answered FAILED; ``error_code`` (ai.responses.v1) decides the status."""
+
+    STATUS = {"model_not_found": 404, "tenant_rate_limited": 429, "budget_exceeded": 429, "expired": 504,
+              "bad_request": 400, "cancelled": 499}  # fmt: skip
+
+    def __init__(self, error_code: str, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.code = error_code
+        self.status = self.STATUS.get(error_code, 502)
+
+
+class ClientGoneError(GatewayError):
+    status, code = 499, "client_closed_request"

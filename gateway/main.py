@@ -13,20 +13,34 @@ from typing import Any
 
 import httpx
 import uvicorn
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from chatstream.avro.catalog import load_catalog
-from chatstream.avro.registry import ContractRegistry
-from chatstream.avro.serde import ConfluentEncoder
+from chatstream.avro.registry import ContractRegistry, registry_fetcher
+from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
 from chatstream.errors import ChatstreamError
 from chatstream.settings import Settings, load_settings
+from chatstream.topics import Existing
 from gateway.app import EVENTS_TOPIC, Gateway, Limits, create_app
 from gateway.auth import TokenVerifier, local_secret
+from gateway.chat import ChatService
+from gateway.direct_producer import DirectProducer
 from gateway.connection import guarded_protocol
 from gateway.events import ChatActionShape
 from gateway.metrics import MULTIPROCESS_DIR, GatewayMetrics
 from gateway.producer import EventProducer
 from gateway.ratelimit import TenantLimiter
-from gateway.startup import RECORD_OVERHEAD, check_body_fits, check_limits, topic_max_message_bytes, transactional_id
+from gateway.replies import ReplyReader, reply_partition
+from gateway.startup import (
+    RECORD_OVERHEAD,
+    check_body_fits,
+    check_limits,
+    max_message_bytes,
+    require_topics,
+    transactional_id,
+)
+from jobs.dispatch.config import load_routing
+from pipelines.topics import AI_RESPONSES
 
 
 def jwt_secret(settings: Settings) -> str | None:
@@ -41,12 +55,14 @@ def build_gateway(settings: Settings, worker: int = 0) -> Gateway:
     """Check the settings and the topic, register the contract (the platform does it at start),
     then assemble the gateway. ``worker``: this process's index among the gateway's workers."""
     check_limits(settings)
-    topic_limit = topic_max_message_bytes(settings.kafka_bootstrap_servers, EVENTS_TOPIC)
+    topics = require_topics(settings.kafka_bootstrap_servers, [EVENTS_TOPIC, AI_RESPONSES.name])
+    topic_limit = max_message_bytes(topics[EVENTS_TOPIC])
     check_body_fits(settings, topic_limit)
     contract = load_catalog()[EVENTS_TOPIC]
     with ContractRegistry(settings.schema_registry_url) as registry:
         schema_id = registry.register(contract).schema_id
     encoder = ConfluentEncoder(contract.schema, schema_id)
+    chat = build_chat(settings, worker, encoder, topics, topic_limit)
 
     def registry_reachable() -> bool:
         try:
@@ -80,6 +96,30 @@ def build_gateway(settings: Settings, worker: int = 0) -> Gateway:
         metrics=metrics,
         ready_checks={"kafka": producer.reachable, "registry": registry_reachable,
                       "topic": lambda: producer.topic_exists(EVENTS_TOPIC) is True},  # fmt: skip
+        chat=chat,
+    )
+
+
+def build_chat(settings: Settings, worker: int, encoder: ConfluentEncoder, topics: dict[str, Existing],
+               topic_limit: int) -> ChatService:  # fmt: skip
+    """The chat API's parts: the routing config's aliases, a direct producer, this worker's replies."""
+    routing = load_routing(settings.models_file)
+    name = f"{settings.instance}-{settings.gateway_listen_port}-{worker}"
+    partition = reply_partition(settings.reply_partition_base, worker, topics[AI_RESPONSES.name].partitions)
+    decoder = ConfluentDecoder(registry_fetcher(SchemaRegistryClient({"url": settings.schema_registry_url})))
+    return ChatService(
+        producer=DirectProducer(settings.kafka_bootstrap_servers, ack_timeout_s=settings.ack_timeout_s,
+                                max_message_bytes=topic_limit),  # fmt: skip
+        replies=ReplyReader(settings.kafka_bootstrap_servers, AI_RESPONSES.name, partition, decoder.decode,
+                            group=f"chatstream-gateway-replies-{name}"),  # fmt: skip
+        encoder=encoder,
+        topic=EVENTS_TOPIC,
+        partitions=topics[EVENTS_TOPIC].partitions,
+        models={alias: spec.description or alias for alias, spec in routing.aliases.items()},
+        reply_to=name,
+        first_token_timeout_s=settings.chat_first_token_timeout_s,
+        idle_timeout_s=settings.chat_idle_timeout_s,
+        total_timeout_s=settings.chat_total_timeout_s,
     )
 
 

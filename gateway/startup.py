@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from chatstream.errors import ChatstreamError
 from chatstream.settings import Settings
-from chatstream.topics import TopicAdmin
+from chatstream.topics import Existing, TopicAdmin
 
 # Room a record needs in a Kafka batch beyond its key and value (batch and record headers),
 # and what the gateway adds to a client's event when it encodes it (ids, times, trace id).
@@ -29,10 +29,14 @@ def check_limits(settings: Settings) -> None:
         )
 
 
-def topic_max_message_bytes(bootstrap: str, topic: str) -> int:
-    """The largest record ``topic`` takes (its ``max.message.bytes``); TopicError if it is missing."""
-    found = TopicAdmin(bootstrap, timeout_s=10).require([topic])
-    return int(found[topic].configs.get("max.message.bytes", 1_048_588))
+def require_topics(bootstrap: str, topics: list[str]) -> dict[str, Existing]:
+    """What the cluster has for the gateway's topics; TopicError naming any that is missing."""
+    return TopicAdmin(bootstrap, timeout_s=10).require(topics)
+
+
+def max_message_bytes(topic: Existing) -> int:
+    """The largest record the topic takes (its ``max.message.bytes``)."""
+    return int(topic.configs.get("max.message.bytes", 1_048_588))
 
 
 def check_body_fits(settings: Settings, topic_limit: int) -> None:

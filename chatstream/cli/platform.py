@@ -15,17 +15,18 @@ def readiness_urls(settings: Settings) -> dict[str, str]:
     urls = {"gateway": f"{settings.gateway_url}/readyz"}
     for kind in ("clickhouse", "postgres"):
         urls[f"sink-{kind}"] = f"http://{settings.gateway_host}:{settings.sink_port(kind)}/readyz"
+    urls["dispatch"] = f"http://{settings.gateway_host}:{settings.dispatch_port}/readyz"
     return urls
 
 
 @app.command()
 def run(
     ctx: typer.Context,
-    only: list[str] = typer.Option(None, "--only", help="Run just these: gateway, sink-clickhouse, sink-postgres."),
+    only: list[str] = typer.Option(None, "--only", help="Run just these: gateway, sink-clickhouse, sink-postgres, dispatch."),
     setup: bool = typer.Option(True, "--setup/--no-setup", help="First migrate, apply topics and register "
                                "schemas (idempotent); --no-setup when a deployment step does it."),
 ) -> None:
-    """Run the gateway and the sinks (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0).
+    """Run the gateway, the sinks and the dispatch job (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0).
     A component that crashes is restarted after a back-off while the others keep serving."""
     import os
 

@@ -30,6 +30,7 @@ COMPONENTS: dict[str, list[str]] = {
     "gateway": ["gateway"],
     "sink-clickhouse": ["sink", "clickhouse"],
     "sink-postgres": ["sink", "postgres"],
+    "dispatch": ["job", "dispatch"],
 }
 
 

@@ -226,8 +226,10 @@ def _fallback_cycle(aliases: Mapping[str, AliasConfig]) -> list[str]:
     return []
 
 
-def load_routing(path: Path, environ: Mapping[str, str]) -> RoutingConfig:
-    """Read, validate and resolve the routing file; raise :class:`RoutingConfigError` (one line)."""
+def load_routing(path: Path, environ: Mapping[str, str] | None = None) -> RoutingConfig:
+    """Read, validate and resolve the routing file; raise :class:`RoutingConfigError` (one line).
+    ``environ`` holds the deployments' API keys; None (the gateway, which lists aliases only)
+    leaves them unresolved."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -245,7 +247,7 @@ def load_routing(path: Path, environ: Mapping[str, str]) -> RoutingConfig:
         config = RoutingConfig.model_validate(data)
     except ValidationError as exc:
         raise RoutingConfigError(f"{path}: {describe(exc)}") from None
-    return _with_api_keys(config, environ, path)
+    return config if environ is None else _with_api_keys(config, environ, path)
 
 
 def _with_api_keys(config: RoutingConfig, environ: Mapping[str, str], path: Path) -> RoutingConfig:

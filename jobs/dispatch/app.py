@@ -1,0 +1,224 @@
+"""The dispatch job's wiring: a Faust agent on ``chat.actions.v1``, the engine, answers to Kafka.
+
+The agent reads the records the gateway's chat API marks (header ``chatstream-dispatch``:
+``request`` or ``stop``) and skips every other chat action without decoding it. A request is
+decoded and answered in a task of its own, so one worker streams many answers at once (at most
+``CHATSTREAM_DISPATCH_MAX_IN_FLIGHT``; beyond that the agent waits, and Kafka holds the rest).
+Each attempt is published to ``ai.requests.v1`` and every event of the answer to the request's
+reply partition of ``ai.responses.v1`` (the gateway worker holding the client reads it). A stop
+cancels the request's task, which closes the provider's stream.
+
+Tenant limits are fleet-wide: the gateway sends a tenant's requests to one partition, so one
+worker at a time owns the tenant. Its usage (RPM/TPM windows, the day's spend) lives in a Faust
+table keyed by tenant whose changelog is co-partitioned with the requests: a worker taking the
+partition over after a rebalance or a crash restores the tenant's usage from it.
+
+Delivery: the agent's offsets advance as requests are taken (Faust's at-least-once acks an
+event once the agent moved past it), so a worker killed mid-answer does not redo its answers;
+their clients get the gateway's timeout error, and nothing is billed twice (a request's
+COMPLETED is written once, and the stores keep one row per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import aclosing
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
+from jobs.dispatch.engine import Dispatcher
+from jobs.dispatch.events import ChunkBatch, Completed, Dispatched, Failed
+from jobs.dispatch.limits import TenantUsage
+from jobs.dispatch.records import (
+    Asked,
+    asked,
+    cancelled_record,
+    chunk_record,
+    completed_record,
+    failed_record,
+    request_record,
+)
+from jobs.dispatch.usage import estimate_prompt_tokens
+
+log = logging.getLogger(__name__)
+
+DISPATCH_HEADER = "chatstream-dispatch"
+REQUEST_HEADER = "chatstream-request-id"
+APP_ID = "chatstream-dispatch"
+
+
+class DispatchMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.answers = Counter("chatstream_dispatch_answers", "Answers by outcome (completed, failed, cancelled).",
+                               ["outcome"], registry=self.registry)  # fmt: skip
+        self.fallbacks = Counter("chatstream_dispatch_fallbacks", "Answers that fell back to another deployment.",
+                                 registry=self.registry)  # fmt: skip
+        self.in_flight = Gauge("chatstream_dispatch_in_flight", "Answers streaming now.", registry=self.registry)
+        self.ttft = Histogram("chatstream_dispatch_ttft_seconds", "Dispatch to first token.",
+                              buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                              registry=self.registry)  # fmt: skip
+
+
+class DispatchJob:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        actions_topic: str,
+        requests_topic: str,
+        responses_topic: str,
+        dispatcher: Dispatcher,
+        decoder: ConfluentDecoder,
+        request_encoder: ConfluentEncoder,
+        response_encoder: ConfluentEncoder,
+        max_in_flight: int,
+        web_host: str,
+        web_port: int,
+        instance: str,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.decoder = decoder
+        self.request_encoder = request_encoder
+        self.response_encoder = response_encoder
+        self.metrics = DispatchMetrics()
+        self.app = faust.App(
+            APP_ID,
+            broker=f"kafka://{bootstrap}",
+            key_serializer="raw",
+            value_serializer="raw",
+            store="memory://",
+            consumer_auto_offset_reset="latest",  # a new group answers new requests, not last week's
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=2.0,
+            producer_linger=0.0,
+            producer_acks=-1,
+            web_enabled=True,
+            web_bind=web_host,
+            web_port=web_port,
+            web_host=web_host,
+            worker_redirect_stdouts=False,
+            topic_allow_declare=True,  # the usage table's changelog; our own topics exist already
+        )
+        self.actions = self.app.topic(actions_topic, key_type=bytes, value_type=bytes, allow_empty=True)
+        self.requests = self.app.topic(requests_topic, key_type=bytes, value_type=bytes)
+        self.responses = self.app.topic(responses_topic, key_type=bytes, value_type=bytes)
+        self.usage = self.app.Table("tenant-usage", default=dict,
+                                    schema=faust.Schema(key_serializer="json", value_serializer="json"))  # fmt: skip
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.app.agent(self.actions, name="dispatch")(self._agent)
+        self.app.page("/healthz")(self._healthz)
+        self.app.page("/readyz")(self._readyz)
+        self.app.page("/metrics")(self._metrics)
+
+    # Faust calls a page's handler with the request only; responses come from the app's web
+    async def _healthz(self, _request: Any) -> Any:
+        return self.app.web.json({"status": "ok"})
+
+    async def _readyz(self, _request: Any) -> Any:
+        """Ready once the worker has joined its group and holds partitions of the requests."""
+        try:
+            ready = bool(self.app.consumer.assignment()) and not self.app.rebalancing
+        except Exception:  # noqa: BLE001 - the consumer is not there before the worker started
+            ready = False
+        return self.app.web.json({"ready": ready, "in_flight": len(self._tasks)}, status=200 if ready else 503)
+
+    async def _metrics(self, _request: Any) -> Any:
+        return self.app.web.bytes(generate_latest(self.metrics.registry), content_type="text/plain; version=0.0.4")
+
+    async def _agent(self, stream: Any) -> Any:
+        async for event in stream.events():
+            headers = event.headers or {}
+            kind = headers.get(DISPATCH_HEADER)
+            if kind is None:
+                continue
+            if kind == b"stop":
+                request_id = (headers.get(REQUEST_HEADER) or b"").decode()
+                task = self._tasks.get(request_id)
+                if task is not None:
+                    task.cancel()
+                continue
+            try:
+                request = asked(self.decoder.decode(event.value))
+            except Exception as exc:  # noqa: BLE001 - a bad record must not stop the job
+                log.warning("undecodable request at %s[%d]@%d: %s", event.message.topic, event.message.partition,
+                            event.message.offset, exc)  # fmt: skip
+                continue
+            if request is None:
+                continue
+            await self._slots.acquire()
+            # the task copies this context: Faust's current event, so its table writes go to
+            # this partition's changelog
+            task = asyncio.get_running_loop().create_task(self._answer(request))
+            self._tasks[request.request.request_id] = task
+
+    async def _answer(self, asked: Asked) -> None:
+        request = asked.request
+        self.metrics.in_flight.inc()
+        attempt: Dispatched | None = None
+        chunks = 0
+        try:
+            usage = TenantUsage.from_dict(self.usage[request.tenant_id] or {})
+            async with aclosing(self.dispatcher.run(request, usage)) as events:
+                async for event in events:
+                    if isinstance(event, Dispatched):
+                        attempt = event
+                        await self._publish_request(asked, event)
+                    elif isinstance(event, ChunkBatch):
+                        chunks = event.sequence + 1
+                        if event.sequence == 0:
+                            self.metrics.ttft.observe((event.at_ms - request.received_at_ms) / 1000)
+                        if asked.stream:
+                            await self._reply(asked, chunk_record(asked, event, attempt))
+                    elif isinstance(event, Completed):
+                        await self._reply(asked, completed_record(asked, event))
+                        self._charge(request.tenant_id, event)
+                        self.metrics.answers.labels("completed").inc()
+                        if event.fallback_used:
+                            self.metrics.fallbacks.inc()
+                    elif isinstance(event, Failed):
+                        await self._reply(asked, failed_record(asked, event, attempt))
+                        self._charge(request.tenant_id, event)
+                        self.metrics.answers.labels("failed").inc()
+        except asyncio.CancelledError:
+            self.metrics.answers.labels("cancelled").inc()
+            await asyncio.shield(self._reply(asked, cancelled_record(asked, int(time.time() * 1000), chunks, attempt)))
+        except Exception:
+            log.exception("request %s failed in the job", request.request_id)
+        finally:
+            self._tasks.pop(request.request_id, None)
+            self._slots.release()
+            self.metrics.in_flight.dec()
+
+    def _charge(self, tenant_id: str, event: Completed | Failed) -> None:
+        if event.charge is None:
+            return
+        current = TenantUsage.from_dict(self.usage[tenant_id] or {})
+        self.usage[tenant_id] = event.charge.apply_to(current).to_dict()
+
+    async def _publish_request(self, asked: Asked, event: Dispatched) -> None:
+        estimate = estimate_prompt_tokens(asked.request.messages)
+        value = self.request_encoder.encode(request_record(asked, event, estimate))
+        await self.requests.send(key=_key(asked), value=value)
+
+    async def _reply(self, asked: Asked, record: dict[str, Any]) -> None:
+        value = self.response_encoder.encode(record)
+        await self.responses.send(key=_key(asked), value=value, partition=asked.reply_partition)
+
+
+def _key(asked: Asked) -> bytes:
+    return (asked.action.get("conversation_id") or asked.request.request_id).encode()
+
+
+def run_worker(job: DispatchJob, loglevel: str = "warn") -> None:
+    """Run until SIGINT/SIGTERM (Faust's worker stops the agent and flushes the producer)."""
+    worker = faust.Worker(job.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
