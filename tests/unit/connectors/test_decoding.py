@@ -214,7 +214,7 @@ def test_ai_times_beyond_the_years_1_to_9999_are_rejected_by_both_decoders(engin
                                                                            table_name: str, field: str) -> None:  # fmt: skip
     route = ROUTES[table_name]
     records = (varied_responses() if table_name == "ai_requests" else varied_attempts())[:3]
-    records[0][field], records[1][field] = FIRST_MS if field != "occurred_at" else AT_MS, LAST_MS + 1
+    records[0][field], records[1][field] = FIRST_MS, LAST_MS + 1  # the first year lands, beyond the last does not
     fallbacks: list[Exception] = []
     decoder = EngineDecoder(engine, registry_url, "Native", python_decoder(), lambda _b, e: fallbacks.append(e))
     (decoded,) = decoder.decode([batch(records, route=route)])
