@@ -123,6 +123,9 @@ class PythonDecoder:
                     raise TransientWriteError(f"cannot decode {topic}[{partition}]@{offset} yet: {exc}") from exc
                 try:
                     rows.append(to_row(decoded, topic, partition, offset))
+                except MappingError as exc:  # the mapping's own words
+                    rejects.append(Reject(batch.record(j), exc))
+                    continue
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     error = MappingError(f"cannot map to {table}: {type(exc).__name__}: {exc}")
                     rejects.append(Reject(batch.record(j), error))

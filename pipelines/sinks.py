@@ -1,15 +1,23 @@
 """Which sink drains which topic into which table: names only; the CLI builds the sinks.
 
-Tables name their mapping in ``connectors/mappings.py``; the topics are ``pipelines/topics.py``'s.
+Tables name their mapping in ``connectors/mappings/``; the topics are ``pipelines/topics.py``'s.
+``ai.responses.v1`` lands as ``ai_requests`` (one row per request, its events collapsed into it)
+and ``ai.requests.v1`` as ``ai_attempts`` (one row per attempt).
 """
 
 from __future__ import annotations
 
-from pipelines.topics import CHAT_ACTIONS
+from pipelines.topics import AI_REQUESTS, AI_RESPONSES, CHAT_ACTIONS
+
+_TABLES = (
+    (CHAT_ACTIONS.name, "chat_events"),
+    (AI_RESPONSES.name, "ai_requests"),
+    (AI_REQUESTS.name, "ai_attempts"),
+)
 
 SINK_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "clickhouse": ((CHAT_ACTIONS.name, "chat_events"),),
-    "postgres": ((CHAT_ACTIONS.name, "chat_events"),),
+    "clickhouse": _TABLES,
+    "postgres": _TABLES,
 }
 """Per sink: (topic, table) pairs."""
 

@@ -31,10 +31,11 @@ def run_sink_until_caught_up(settings: Settings, kind: str, group: str | None = 
     return sink
 
 
-def dead_letters_since(settings: Settings, start: dict[int, int]) -> list[dict[str, bytes]]:
+def dead_letters_since(settings: Settings, start: dict[int, int], topic: str = DLQ) -> list[dict[str, bytes]]:
+    """The dead letters of ``topic`` from ``start`` (offsets by partition): headers, value and key."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"test-{uuid.uuid4()}",
                          "enable.auto.commit": False})  # fmt: skip
-    consumer.assign([TopicPartition(DLQ, p, o) for p, o in start.items()])
+    consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
     found, idle = [], 0
     while idle < 3:
         msg = consumer.poll(1.0)

@@ -140,7 +140,8 @@ def test_a_deployment_keyed_by_event_id_and_time_upgrades(running_stack: Setting
                 conn.execute(insert, (event_id, 10, "a", 2))  # beyond the partitions: the DEFAULT one
             flavor = conn.execute("SELECT flavor FROM chatstream_timeseries WHERE table_name = 'chat_events'").fetchone()
 
-            assert [m.version for m in migrate_postgres(conn)] == [4]
+            shutil.copy(next((MIGRATIONS / "postgres").glob("0004_*.sql")), before)  # 0004 alone: later ones are others' business
+            assert [m.version for m in migrate_postgres(conn, before)] == [4]
             with conn.transaction():
                 conn.execute(insert, (event_id, 0, "b", 3))  # another tenant: another event now
                 if flavor == ("native",):  # the DEFAULT partition's row moves to a partition made with the new key

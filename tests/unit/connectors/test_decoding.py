@@ -1,5 +1,6 @@
 """The decode seam: ClickHouse's engine (chDB in-memory) and Python decode the same records into
-the same rows, column by column; a set the engine cannot read falls back to Python."""
+the same rows, column by column, for every mapping; a set the engine cannot read falls back to
+Python."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import io
 import json
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,28 +19,36 @@ import pytest
 
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.serde import ConfluentDecoder
-from chatstream.settings import REPO_ROOT
 from connectors.clickhouse_sink import column_types
 from connectors.decoding import EngineDecoder, PythonDecoder
-from connectors.mappings import CHAT_EVENTS, FIRST_MS, LAST_MS
+from connectors.errors import MappingError
+from connectors.mappings import AI_ATTEMPTS, AI_REQUESTS, CHAT_EVENTS, FIRST_MS, LAST_MS, Mapping
 from connectors.sink import Batch, Route
+from tests.ai_events import AT_MS, TEXTS, completed, varied_attempts, varied_responses
 from tests.samples import sample
+from tests.unit.connectors.tables import create_table
 
 TOPIC = "chat.actions.v1"
-SCHEMA = load_catalog()[TOPIC].schema
-PARSED = fastavro.parse_schema(SCHEMA)
-ROUTE = Route(TOPIC, "chat_events", CHAT_EVENTS, SCHEMA)
-TEXTS = ["plain", "tab\there", "new\nline", "back\\slash", "quote ' and \"", "unicode é ✓ 😀", ""]
+CATALOG = load_catalog()
+SCHEMA = CATALOG[TOPIC].schema
+ROUTES = {m.table: Route(topic, m.table, m, CATALOG[topic].schema)
+          for topic, m in (("chat.actions.v1", CHAT_EVENTS), ("ai.responses.v1", AI_REQUESTS), ("ai.requests.v1", AI_ATTEMPTS))}  # fmt: skip
+ROUTE = ROUTES["chat_events"]
+SCHEMA_IDS = {"chat.actions.v1": 1, "ai.requests.v1": 2, "ai.responses.v1": 3}
+SCHEMAS = {schema_id: CATALOG[topic].schema for topic, schema_id in SCHEMA_IDS.items()}
+PARSED = {topic: fastavro.parse_schema(CATALOG[topic].schema) for topic in SCHEMA_IDS}
 
 
 @pytest.fixture(scope="module")
 def registry_url() -> Iterator[str]:
-    """A schema registry's one call the engine makes (``GET /schemas/ids/1``), on loopback."""
+    """A schema registry's one call the engine makes (``GET /schemas/ids/<id>``), on loopback."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            body = json.dumps({"schema": json.dumps(SCHEMA)}).encode()
-            self.send_response(200 if self.path.rstrip("/").endswith("/schemas/ids/1") else 404)
+            schema_id = self.path.rstrip("/").rsplit("/", 1)[-1]
+            schema = SCHEMAS.get(int(schema_id)) if schema_id.isdigit() else None
+            body = json.dumps({"schema": json.dumps(schema)}).encode()
+            self.send_response(200 if schema is not None and "/schemas/ids/" in self.path else 404)
             self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -60,11 +69,15 @@ def engine() -> Any:
     return clickhouse_connect.get_client(dsn="chdb://memory")
 
 
-def framed(record: dict[str, Any]) -> bytes:
+def framed(record: dict[str, Any], topic: str = TOPIC) -> bytes:
     out = io.BytesIO()
-    out.write(struct.pack(">bI", 0, 1))
-    fastavro.schemaless_writer(out, PARSED, record)
+    out.write(struct.pack(">bI", 0, SCHEMA_IDS[topic]))
+    fastavro.schemaless_writer(out, PARSED[topic], record)
     return out.getvalue()
+
+
+def python_decoder() -> PythonDecoder:
+    return PythonDecoder(ConfluentDecoder(SCHEMAS.__getitem__).decode)
 
 
 def every_action() -> list[dict[str, Any]]:
@@ -86,50 +99,55 @@ def every_action() -> list[dict[str, Any]]:
     return records
 
 
-def batch(records: list[dict[str, Any]], partition: int = 2, first: int = 100) -> Batch:
-    out = Batch(ROUTE, partition, first_offset=first, last_offset=first + len(records) - 1)
+def batch(records: list[dict[str, Any]], partition: int = 2, first: int = 100, route: Route = ROUTE) -> Batch:
+    out = Batch(route, partition, first_offset=first, last_offset=first + len(records) - 1)
     for offset, record in enumerate(records, start=first):
         out.offsets.append(offset)
         out.keys.append(b"k")
-        out.values.append(framed(record))
+        out.values.append(framed(record, route.topic))
     return out
-
-
-def table(engine: Any, name: str) -> None:
-    ddl = (REPO_ROOT / "infra/migrations/clickhouse/0002_chat_events.sql").read_text()
-    engine.command(f"DROP TABLE IF EXISTS {name}")
-    engine.command(f"CREATE TABLE {name}" + ddl.split("CREATE TABLE IF NOT EXISTS chat_events")[1].strip().rstrip(";"))
 
 
 def rows_of(engine: Any, name: str) -> list[tuple[Any, ...]]:
     return list(engine.query(f"SELECT * EXCEPT inserted_at FROM {name} ORDER BY kafka_offset").result_rows)
 
 
-def test_engine_and_python_decoders_agree_on_every_column(engine: Any, registry_url: str) -> None:
-    records = every_action()
-    python = PythonDecoder(ConfluentDecoder(lambda _id: SCHEMA).decode)
+PARITY: dict[str, tuple[Callable[[], list[dict[str, Any]]], int]] = {
+    "chat_events": (every_action, 14),  # one record per action
+    "ai_requests": (varied_responses, 7),  # CHUNKs, COMPLETEDs with and without usage, FAILEDs
+    "ai_attempts": (varied_attempts, 3),  # a full attempt, a bare one, a fallback
+}
+
+
+@pytest.mark.parametrize("table_name", list(PARITY))
+def test_engine_and_python_decoders_agree_on_every_column(engine: Any, registry_url: str, table_name: str) -> None:
+    route = ROUTES[table_name]
+    mapping: Mapping = route.mapping
+    build, expected = PARITY[table_name]
+    records = build()
+    python = python_decoder()
     fallbacks: list[Exception] = []
     stored = {}
     renderings = {"Native": None, "Native in the table's types": column_types, "TabSeparated": None}
     for name, types in renderings.items():
-        fmt, target = name.split()[0], f"parity_{len(stored)}"
-        table(engine, target)
+        fmt, target = name.split()[0], f"parity_{table_name}_{len(stored)}"
+        create_table(engine, table_name, target)
         decoder = EngineDecoder(engine, registry_url, fmt, python, lambda _b, e: fallbacks.append(e),
                                 column_types=types and (lambda t, target=target: column_types(engine, target)))  # fmt: skip
-        (decoded,) = decoder.decode([batch(records)])
+        (decoded,) = decoder.decode([batch(records, route=route)])
         assert decoded.data is not None and decoded.size == len(records) and decoded.rejects == []
-        engine.raw_insert(target, list(CHAT_EVENTS.columns), insert_block=decoded.data, fmt=fmt)
+        engine.raw_insert(target, list(mapping.columns), insert_block=decoded.data, fmt=fmt)
         stored[name] = rows_of(engine, target)
-    (decoded,) = python.decode([batch(records)])
+    (decoded,) = python.decode([batch(records, route=route)])
     assert decoded.rows is not None and decoded.rejects == []
-    table(engine, "parity_python")
-    engine.insert("parity_python", decoded.rows, column_names=list(CHAT_EVENTS.columns))
-    stored["python"] = rows_of(engine, "parity_python")
+    create_table(engine, table_name, f"parity_{table_name}_python")
+    engine.insert(f"parity_{table_name}_python", decoded.rows, column_names=list(mapping.columns))
+    stored["python"] = rows_of(engine, f"parity_{table_name}_python")
     assert fallbacks == []
-    assert len(stored["python"]) == len(records) == 14
+    assert len(stored["python"]) == len(records) == expected
     for name in renderings:
         for engine_row, python_row in zip(stored[name], stored["python"], strict=True):
-            assert dict(zip(CHAT_EVENTS.columns, engine_row)) == dict(zip(CHAT_EVENTS.columns, python_row))
+            assert dict(zip(mapping.columns, engine_row)) == dict(zip(mapping.columns, python_row))
 
 
 def test_a_set_the_engine_cannot_read_falls_back_and_rejects_only_the_bad_records(engine: Any, registry_url: str) -> None:
@@ -137,7 +155,7 @@ def test_a_set_the_engine_cannot_read_falls_back_and_rejects_only_the_bad_record
     bad = batch(records)
     bad.values[1] = b"\x00\x00\x00\x00\x01\xff\xff\xff"  # framed, body corrupt
     fallbacks: list[Exception] = []
-    python = PythonDecoder(ConfluentDecoder(lambda _id: SCHEMA).decode)
+    python = python_decoder()
     (decoded,) = EngineDecoder(engine, registry_url, "Native", python, lambda _b, e: fallbacks.append(e)).decode([bad])
     assert len(fallbacks) == 1 and decoded.rows is not None and len(decoded.rows) == 2
     assert [r.record.offset for r in decoded.rejects] == [101]
@@ -146,7 +164,7 @@ def test_a_set_the_engine_cannot_read_falls_back_and_rejects_only_the_bad_record
 
 def test_a_tab_separated_part_is_cut_by_rows_without_decoding_again(engine: Any, registry_url: str) -> None:
     records = every_action()[:5]
-    python = PythonDecoder(ConfluentDecoder(lambda _id: SCHEMA).decode)
+    python = python_decoder()
     (decoded,) = EngineDecoder(engine, registry_url, "TabSeparated", python).decode([batch(records)])
     part = decoded.part([1, 3])
     assert part.data is not None and part.data.count(b"\n") == 2
@@ -163,7 +181,7 @@ def test_times_beyond_the_years_1_to_9999_are_rejected_by_both_decoders(engine: 
     records = every_action()[:4]
     records[0]["occurred_at"], records[1]["occurred_at"] = FIRST_MS, LAST_MS
     records[2]["occurred_at"] = LAST_MS + 1
-    python = PythonDecoder(ConfluentDecoder(lambda _id: SCHEMA).decode)
+    python = python_decoder()
     fallbacks: list[Exception] = []
     (edges,) = EngineDecoder(engine, registry_url, fmt, python, lambda _b, e: fallbacks.append(e)).decode([batch(records[:2])])
     assert fallbacks == [] and edges.data is not None and edges.size == 2
@@ -172,3 +190,48 @@ def test_times_beyond_the_years_1_to_9999_are_rejected_by_both_decoders(engine: 
     assert [r.record.offset for r in decoded.rejects] == [102]
     assert decoded.rows is not None and [row[1] for row in decoded.rows[:2]] == [
         datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)]
+
+
+@pytest.mark.parametrize("fmt", ["Native", "TabSeparated"])
+def test_a_response_without_requested_at_is_rejected_by_both_decoders(engine: Any, registry_url: str, fmt: str) -> None:
+    """ai_requests keys a request's row by it (falling back to occurred_at would give each event a
+    row): the engine's query fails on a null one and Python rejects that record alone, saying why."""
+    records = varied_responses()[:3]
+    records[1]["requested_at"] = None
+    fallbacks: list[Exception] = []
+    decoder = EngineDecoder(engine, registry_url, fmt, python_decoder(), lambda _b, e: fallbacks.append(e))
+    (decoded,) = decoder.decode([batch(records, route=ROUTES["ai_requests"])])
+    assert len(fallbacks) == 1 and "ai_requests needs requested_at" in str(fallbacks[0])
+    assert [r.record.offset for r in decoded.rejects] == [101]
+    error = decoded.rejects[0].error
+    assert isinstance(error, MappingError) and str(error) == "cannot map to ai_requests: requested_at is null, and ai_requests needs it"
+    assert decoded.rows is not None and [decoded.record(i).offset for i in range(decoded.size)] == [100, 102]
+
+
+@pytest.mark.parametrize(("table_name", "field"), [("ai_requests", "requested_at"), ("ai_requests", "occurred_at"),
+                                                   ("ai_attempts", "deadline_at"), ("ai_attempts", "requested_at")])  # fmt: skip
+def test_ai_times_beyond_the_years_1_to_9999_are_rejected_by_both_decoders(engine: Any, registry_url: str,
+                                                                           table_name: str, field: str) -> None:  # fmt: skip
+    route = ROUTES[table_name]
+    records = (varied_responses() if table_name == "ai_requests" else varied_attempts())[:3]
+    records[0][field], records[1][field] = FIRST_MS, LAST_MS + 1  # the first year lands, beyond the last does not
+    fallbacks: list[Exception] = []
+    decoder = EngineDecoder(engine, registry_url, "Native", python_decoder(), lambda _b, e: fallbacks.append(e))
+    (decoded,) = decoder.decode([batch(records, route=route)])
+    assert f"{field} outside the years 1-9999" in str(fallbacks[0])
+    assert [r.record.offset for r in decoded.rejects] == [101]
+    assert decoded.rows is not None and [decoded.record(i).offset for i in range(decoded.size)] == [100, 102]
+
+
+def test_a_completed_answer_counts_characters_not_bytes_in_both_decoders(engine: Any, registry_url: str) -> None:
+    content = TEXTS[5] * 3  # "unicode é ✓ 😀": 13 characters, 19 bytes in UTF-8
+    records = [completed("0190d3a0-0000-7000-8000-000000000001", AT_MS, AT_MS, content)]
+    route = ROUTES["ai_requests"]
+    at = AI_REQUESTS.columns.index("content_length")
+    (python,) = python_decoder().decode([batch(records, route=route)])
+    create_table(engine, "ai_requests", "lengths")
+    (native,) = EngineDecoder(engine, registry_url, "Native", python_decoder()).decode([batch(records, route=route)])
+    assert native.data is not None
+    engine.raw_insert("lengths", list(AI_REQUESTS.columns), insert_block=native.data, fmt="Native")
+    assert python.rows is not None and python.rows[0][at] == len(content) == 39
+    assert engine.query("SELECT content_length FROM lengths").result_rows == [(39,)]

@@ -1,4 +1,4 @@
-"""One identity rule for chat events in both stores: the mapping's key is ClickHouse's sort key and
+"""One identity rule per table in both stores: the mapping's key is ClickHouse's sort key and
 PostgreSQL's primary key, and the PostgreSQL sink's merge keeps the copy ClickHouse keeps."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 import pytest
 from psycopg import sql
 
-from connectors.mappings import CHAT_EVENT_KEY, CHAT_EVENTS, Mapping
+from connectors.mappings import AI_ATTEMPTS, AI_REQUESTS, CHAT_EVENT_KEY, CHAT_EVENTS, MAPPINGS, Mapping
 from connectors.postgres_sink import merge_staged
 from connectors.sink import Route
 from infra.db.migrate import MIGRATIONS, discover
@@ -23,20 +23,40 @@ def test_a_chat_event_is_its_tenant_event_id_action_and_time() -> None:
     assert CHAT_EVENTS.version == "kafka_offset"
 
 
-def test_clickhouse_sorts_and_replaces_by_the_key_and_version() -> None:
-    ddl = next(m.sql for m in discover(MIGRATIONS / "clickhouse") if "CREATE TABLE IF NOT EXISTS chat_events" in m.sql)
+def test_an_ai_request_row_is_its_tenant_request_id_and_time_and_an_attempt_is_an_event() -> None:
+    assert AI_REQUESTS.key == ("tenant_id", "request_id", "requested_at")
+    assert AI_ATTEMPTS.key == ("tenant_id", "event_id", "occurred_at")
+    assert AI_REQUESTS.version == AI_ATTEMPTS.version == "kafka_offset"
+
+
+def test_every_mapping_has_a_table_in_both_stores() -> None:
+    for store in ("clickhouse", "postgres"):
+        text = "\n".join(m.sql for m in discover(MIGRATIONS / store))
+        for table in MAPPINGS:
+            assert re.search(rf"(CREATE TABLE IF NOT EXISTS {table}\b|chatstream_create_timeseries\(\s*'{table}')", text), (store, table)
+
+
+@pytest.mark.parametrize("mapping", MAPPINGS.values(), ids=list(MAPPINGS))
+def test_clickhouse_sorts_and_replaces_by_the_key_and_version(mapping: Mapping) -> None:
+    ddl = next(m.sql for m in discover(MIGRATIONS / "clickhouse") if f"CREATE TABLE IF NOT EXISTS {mapping.table}\n" in m.sql)
     engine = re.search(r"ENGINE = ReplacingMergeTree\((\w+)\)", ddl)
     order = re.search(r"ORDER BY \(([^)]*)\)", ddl)
     assert engine is not None and order is not None
-    assert engine.group(1) == CHAT_EVENTS.version
-    assert columns_of(order.group(1)) == set(CHAT_EVENTS.key)
+    assert engine.group(1) == mapping.version
+    assert columns_of(order.group(1)) == set(mapping.key)
 
 
-def test_the_latest_postgresql_key_of_chat_events_is_the_mapping_key() -> None:
+@pytest.mark.parametrize("mapping", MAPPINGS.values(), ids=list(MAPPINGS))
+def test_the_latest_postgresql_key_of_each_table_is_the_mapping_key(mapping: Mapping) -> None:
+    keys = [found for m in discover(MIGRATIONS / "postgres") if re.search(rf"\b{mapping.table}\b", m.sql)
+            for found in re.findall(r"PRIMARY KEY \(([^)]*)\)", m.sql)]  # fmt: skip
+    assert keys, f"no migration keys {mapping.table}"
+    assert columns_of(keys[-1]) == set(mapping.key)
+
+
+def test_chat_events_keep_event_id_and_time_first_in_postgresql() -> None:
     keys = [found for m in discover(MIGRATIONS / "postgres") if "chat_events" in m.sql
             for found in re.findall(r"PRIMARY KEY \(([^)]*)\)", m.sql)]  # fmt: skip
-    assert keys, "no migration keys chat_events"
-    assert columns_of(keys[-1]) == set(CHAT_EVENTS.key)
     assert {"event_id", "occurred_at"} <= columns_of(keys[-1])  # lookups by id; the partition column
 
 

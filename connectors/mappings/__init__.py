@@ -1,0 +1,51 @@
+"""How each topic's records become rows of a table: one mapping per table, two renderings.
+
+A ``Mapping`` holds the table's columns and the same mapping twice: ``to_row`` for records
+decoded in Python (fastavro), and ``engine_select`` as ClickHouse expressions over the record's
+Avro fields, for records decoded in ClickHouse's engine (``connectors.decoding``). A parity test
+runs both over the same records and compares every column. Mappings take the topic's Avro schema
+(the contract) as an argument; which topic drains into which table is ``pipelines/sinks.py``'s
+business, not theirs.
+
+A mapping also names the row's identity: ``key``, the columns that make two rows the same row
+in every store (ClickHouse's sort key, PostgreSQL's primary key), and ``version``, the column
+whose highest value wins when copies of one row differ elsewhere. For most tables a row is an
+event; for ``ai_requests`` it is a request, which all its events collapse into.
+
+One module per table: ``base`` (``Mapping`` and the expressions the mappings share),
+``chat_events``, ``ai_requests``, ``ai_attempts``.
+"""
+
+from __future__ import annotations
+
+from connectors.mappings.ai_attempts import AI_ATTEMPT_COLUMNS, AI_ATTEMPT_KEY, AI_ATTEMPTS, ai_attempt_row
+from connectors.mappings.ai_requests import AI_REQUEST_COLUMNS, AI_REQUEST_KEY, AI_REQUESTS, STATUS, ai_request_row
+from connectors.mappings.base import FIRST_MS, LAST_MS, Mapping, Row, not_null, require, within_years
+from connectors.mappings.chat_events import CHAT_EVENT_COLUMNS, CHAT_EVENT_KEY, CHAT_EVENTS, chat_event_row
+
+MAPPINGS = {m.table: m for m in (CHAT_EVENTS, AI_REQUESTS, AI_ATTEMPTS)}
+"""Every mapping by its table: ``pipelines/sinks.py`` names tables, the CLI looks them up here."""
+
+__all__ = [
+    "AI_ATTEMPTS",
+    "AI_ATTEMPT_COLUMNS",
+    "AI_ATTEMPT_KEY",
+    "AI_REQUESTS",
+    "AI_REQUEST_COLUMNS",
+    "AI_REQUEST_KEY",
+    "CHAT_EVENTS",
+    "CHAT_EVENT_COLUMNS",
+    "CHAT_EVENT_KEY",
+    "FIRST_MS",
+    "LAST_MS",
+    "MAPPINGS",
+    "STATUS",
+    "Mapping",
+    "Row",
+    "ai_attempt_row",
+    "ai_request_row",
+    "chat_event_row",
+    "not_null",
+    "require",
+    "within_years",
+]
