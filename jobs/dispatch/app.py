@@ -22,12 +22,14 @@ COMPLETED is written once, and the stores keep one row per request).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from contextlib import aclosing
 from typing import Any
 
 import faust
+from faust.web import Request, Response, View
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
@@ -55,7 +57,8 @@ APP_ID = "chatstream-dispatch"
 class DispatchMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.answers = Counter("chatstream_dispatch_answers", "Answers by outcome (completed, failed, cancelled).",
+        self.answers = Counter("chatstream_dispatch_answers", "Requests by outcome (completed, failed, cancelled, "
+                               "expired: past their deadline when read, not answered).",
                                ["outcome"], registry=self.registry)  # fmt: skip
         self.fallbacks = Counter("chatstream_dispatch_fallbacks", "Answers that fell back to another deployment.",
                                  registry=self.registry)  # fmt: skip
@@ -93,7 +96,9 @@ class DispatchJob:
             key_serializer="raw",
             value_serializer="raw",
             store="memory://",
-            consumer_auto_offset_reset="latest",  # a new group answers new requests, not last week's
+            # a new group reads from the start: requests past their deadline are skipped unread
+            # (their clients have given up), and none sent while the group formed is missed
+            consumer_auto_offset_reset="earliest",
             broker_session_timeout=10.0,
             broker_heartbeat_interval=2.0,
             producer_linger=0.0,
@@ -112,25 +117,29 @@ class DispatchJob:
                                     schema=faust.Schema(key_serializer="json", value_serializer="json"))  # fmt: skip
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._pending: collections.Counter[str] = collections.Counter()  # answers streaming, by tenant
         self.app.agent(self.actions, name="dispatch")(self._agent)
-        self.app.page("/healthz")(self._healthz)
-        self.app.page("/readyz")(self._readyz)
-        self.app.page("/metrics")(self._metrics)
+        self._pages()
 
-    # Faust calls a page's handler with the request only; responses come from the app's web
-    async def _healthz(self, _request: Any) -> Any:
-        return self.app.web.json({"status": "ok"})
+    def _pages(self) -> None:
+        """``/healthz``, ``/readyz`` (joined, partitions held) and ``/metrics`` on Faust's web server."""
+        job = self
 
-    async def _readyz(self, _request: Any) -> Any:
-        """Ready once the worker has joined its group and holds partitions of the requests."""
-        try:
-            ready = bool(self.app.consumer.assignment()) and not self.app.rebalancing
-        except Exception:  # noqa: BLE001 - the consumer is not there before the worker started
-            ready = False
-        return self.app.web.json({"ready": ready, "in_flight": len(self._tasks)}, status=200 if ready else 503)
+        async def healthz(view: View, _request: Request) -> Response:
+            return view.json({"status": "ok"})
 
-    async def _metrics(self, _request: Any) -> Any:
-        return self.app.web.bytes(generate_latest(self.metrics.registry), content_type="text/plain; version=0.0.4")
+        async def readyz(view: View, _request: Request) -> Response:
+            try:
+                ready = bool(job.app.consumer.assignment()) and not job.app.rebalancing
+            except Exception:  # noqa: BLE001 - the consumer is not there before the worker started
+                ready = False
+            return view.json({"ready": ready, "in_flight": len(job._tasks)}, status=200 if ready else 503)
+
+        async def metrics(view: View, _request: Request) -> Response:
+            return view.bytes(generate_latest(job.metrics.registry), content_type="text/plain; version=0.0.4")
+
+        for path, handler in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
+            self.app.page(path)(handler)
 
     async def _agent(self, stream: Any) -> Any:
         async for event in stream.events():
@@ -152,6 +161,10 @@ class DispatchJob:
                 continue
             if request is None:
                 continue
+            deadline = request.request.deadline_at_ms
+            if deadline is not None and deadline <= time.time() * 1000:
+                self.metrics.answers.labels("expired").inc()  # the gateway has answered 504 already
+                continue
             await self._slots.acquire()
             # the task copies this context: Faust's current event, so its table writes go to
             # this partition's changelog
@@ -163,8 +176,10 @@ class DispatchJob:
         self.metrics.in_flight.inc()
         attempt: Dispatched | None = None
         chunks = 0
+        tenant = request.tenant_id
         try:
-            usage = TenantUsage.from_dict(self.usage[request.tenant_id] or {})
+            usage = self._with_pending(TenantUsage.from_dict(self.usage[tenant] or {}), tenant)
+            self._pending[tenant] += 1
             async with aclosing(self.dispatcher.run(request, usage)) as events:
                 async for event in events:
                     if isinstance(event, Dispatched):
@@ -192,9 +207,19 @@ class DispatchJob:
         except Exception:
             log.exception("request %s failed in the job", request.request_id)
         finally:
+            self._pending[tenant] -= 1
             self._tasks.pop(request.request_id, None)
             self._slots.release()
             self.metrics.in_flight.dec()
+
+    def _with_pending(self, usage: TenantUsage, tenant_id: str) -> TenantUsage:
+        """The tenant's usage counting its answers still streaming as requests of this second:
+        a burst of concurrent requests meets the RPM limit before any of them has finished
+        (their tokens count once they are known)."""
+        pending = self._pending[tenant_id]
+        if not pending:
+            return usage
+        return TenantUsage(usage.minute.add(pending, 0, int(time.time() * 1000)), usage.day, usage.spent_usd)
 
     def _charge(self, tenant_id: str, event: Completed | Failed) -> None:
         if event.charge is None:
