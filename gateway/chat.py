@@ -232,11 +232,15 @@ def _stop(chat: ChatService, call: _Call) -> None:
 
 
 async def _whole(chat: ChatService, call: _Call, reply: dict[str, Any], request: Request) -> dict[str, Any]:
+    """The COMPLETED event. The job sends a whole answer's first chunk only (it has started),
+    so after it the wait is the rest of the request's total time, not the idle timeout."""
+    deadline = time.monotonic() + chat.total_timeout_s
     while reply["kind"] != "COMPLETED":
         if reply["kind"] == "FAILED":
             call.finished = True
             raise _failure(reply)
-        reply = await _next(chat, call, request, chat.idle_timeout_s, "the answer stopped for {:g} s")
+        reply = await _next(chat, call, request, max(0.0, deadline - time.monotonic()),
+                            "no whole answer within {:g} s")  # fmt: skip
     call.finished = True
     return reply
 

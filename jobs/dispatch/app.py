@@ -189,7 +189,7 @@ class DispatchJob:
                         chunks = event.sequence + 1
                         if event.sequence == 0:
                             self.metrics.ttft.observe((event.at_ms - request.received_at_ms) / 1000)
-                        if asked.stream:
+                        if asked.stream or event.sequence == 0:  # a whole answer's first: it has started
                             await self._reply(asked, chunk_record(asked, event, attempt))
                     elif isinstance(event, Completed):
                         await self._reply(asked, completed_record(asked, event))
