@@ -244,6 +244,7 @@ def _key(asked: Asked) -> bytes:
 def run_worker(job: DispatchJob, loglevel: str = "warn") -> None:
     """Run until SIGINT/SIGTERM (Faust's worker stops the agent and flushes the producer)."""
     worker = faust.Worker(job.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.spinner = None  # a service's log, not a terminal: no progress spinner's escape codes
     worker.execute_from_commandline()
 
 
