@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Role = Literal["system", "user", "assistant", "tool"]
-Continuation = Literal["prefill", "instruct"]
+Continuation = Literal["prefill", "vllm-prefill", "instruct"]
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,15 @@ the usage chunk's counts (``None`` when the server sends none). ``data: [DONE]``
 (a ``[DONE]`` without any finish reason gives reason ``unknown``); a stream that ends without it
 and without a finish reason failed. The wire format itself is in :mod:`openai_wire`.
 
-Continuation (``request.continue_from`` set: a fallback during a stream), two modes:
+Continuation (``request.continue_from`` set: a fallback during a stream), three modes:
 
 ``prefill``
     The partial answer goes last, as ``{"role": "assistant", "content": continue_from}``, and the
     server continues that message: llama.cpp's server and Ollama do so as is; vLLM only with
     ``continue_final_message: true, add_generation_prompt: false`` in the body (without them it
     opens a new assistant turn); DeepSeek on its beta prefix-completion endpoint.
+``vllm-prefill``
+    ``prefill`` plus vLLM's ``continue_final_message: true, add_generation_prompt: false``.
 ``instruct``
     For servers that always open a new turn (OpenAI itself): the partial answer as an assistant
     message, then a user message asking to continue exactly where it stops, repeating nothing.
@@ -86,15 +88,15 @@ class OpenAIProvider:
         base_url: str,
         api_key: str | None = None,
         kind: str = "openai",
-        continuation: Literal["prefill", "instruct"] = "prefill",
+        continuation: Continuation = "prefill",
         transport: httpx.AsyncBaseTransport | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
         url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"provider base_url must be an http(s) URL, not {base_url!r}")
-        if continuation not in ("prefill", "instruct"):
-            raise ValueError(f"continuation must be 'prefill' or 'instruct', not {continuation!r}")
+        if continuation not in ("prefill", "vllm-prefill", "instruct"):
+            raise ValueError(f"continuation must be 'prefill', 'vllm-prefill' or 'instruct', not {continuation!r}")
         self.kind = kind
         self.continuation: Continuation = continuation
         self._url = url

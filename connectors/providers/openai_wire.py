@@ -56,6 +56,8 @@ def chat_body(request: ProviderRequest, continuation: Continuation) -> dict[str,
         body["max_tokens"] = request.max_tokens
     if request.temperature is not None:
         body["temperature"] = request.temperature
+    if request.continue_from and continuation == "vllm-prefill":  # vLLM continues a prefill only if told
+        body.update(continue_final_message=True, add_generation_prompt=False)
     return body
 
 

@@ -57,7 +57,7 @@ class DeploymentConfig(_Frozen):
     base_url: str | None = Field(default=None, min_length=1)
     api_key_env: str | None = Field(default=None, min_length=1)
     api_key: SecretStr | None = None
-    continuation: Literal["prefill", "instruct"] = "prefill"
+    continuation: Literal["prefill", "vllm-prefill", "instruct"] = "prefill"
     weight: float = Field(default=1.0, gt=0)
     input_price_per_1k: float = Field(default=0.0, ge=0)
     output_price_per_1k: float = Field(default=0.0, ge=0)

@@ -104,3 +104,16 @@ def test_a_status_maps_to_one_error(status: int, kind: str, code: str, retryable
 )
 def test_the_error_detail_is_the_servers_message_on_one_short_line(payload: object, detail: str) -> None:
     assert error_detail(payload) == detail
+
+
+def test_vllm_prefill_asks_vllm_to_continue_the_last_message() -> None:
+    from connectors.providers.base import PromptMessage, ProviderRequest
+    from connectors.providers.openai_wire import chat_body
+
+    request = ProviderRequest("m", (PromptMessage("user", "hi"),), continue_from="Hello the")
+    body = chat_body(request, "vllm-prefill")
+    assert body["messages"][-1] == {"role": "assistant", "content": "Hello the"}
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    assert "continue_final_message" not in chat_body(request, "prefill")
+    fresh = ProviderRequest("m", (PromptMessage("user", "hi"),))
+    assert "continue_final_message" not in chat_body(fresh, "vllm-prefill")  # a first attempt is a new turn
