@@ -45,7 +45,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime, timezone
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import httpx
 import orjson
