@@ -26,7 +26,6 @@ from gateway.errors import (
     InvalidEventsError,
     MalformedRequestError,
     PayloadTooLargeError,
-    RateLimitedError,
 )
 from gateway.events import ChatActionShape
 from gateway.http import json_response, read_body, trace_id_of
@@ -141,9 +140,7 @@ def create_app(gw: Gateway) -> FastAPI:
     async def post_events(request: Request) -> Response:
         identity = gw.verifier.verify(request.headers.get("authorization"))
         now = time.time()
-        wait = gw.limiter.exhausted(identity.tenant_id, now)
-        if wait:
-            raise RateLimitedError(f"tenant {identity.tenant_id} is over its event rate", retry_after_s=wait)
+        gw.limiter.admit(identity.tenant_id, now)
         body = await read_body(request, gw.limits.max_body_bytes)
         events = parse_events(body, gw.limits.max_batch_events)
         if len(events) > gw.limiter.burst:
@@ -167,9 +164,7 @@ def create_app(gw: Gateway) -> FastAPI:
                      if len(k) + len(v) > gw.limits.max_event_bytes]  # fmt: skip
         if too_large:
             raise PayloadTooLargeError("events too large for one Kafka record; none was accepted", details=too_large)
-        wait = gw.limiter.take(identity.tenant_id, len(events), now)
-        if wait:
-            raise RateLimitedError(f"tenant {identity.tenant_id} is over its event rate", retry_after_s=wait)
+        gw.limiter.admit(identity.tenant_id, now, len(events))
         await gw.producer.send(EVENTS_TOPIC, result.encoded)
         gw.metrics.produced.labels(EVENTS_TOPIC).inc(len(result.encoded))
         return json_response({"accepted": len(result.event_ids), "event_ids": result.event_ids}, 202)

@@ -47,7 +47,6 @@ from gateway.errors import (
     ClientGoneError,
     GatewayError,
     ModelNotFoundError,
-    RateLimitedError,
 )
 from gateway.http import json_response, read_body, trace_id_of
 from gateway.replies import ReplyReader
@@ -123,16 +122,12 @@ def add_chat_routes(app: FastAPI, gw: Any, chat: ChatService) -> None:
     async def chat_completions(request: Request) -> Response:
         identity = gw.verifier.verify(request.headers.get("authorization"))
         now = time.time()
-        wait = gw.limiter.exhausted(identity.tenant_id, now)
-        if wait:
-            raise RateLimitedError(f"tenant {identity.tenant_id} is over its request rate", retry_after_s=wait)
+        gw.limiter.admit(identity.tenant_id, now)
         parsed = parse_chat_request(await read_body(request, gw.limits.max_body_bytes))
         if parsed.model not in chat.models:
             raise ModelNotFoundError(f"The model `{parsed.model}` does not exist; GET /v1/models lists the aliases",
                                      param="model")  # fmt: skip
-        wait = gw.limiter.take(identity.tenant_id, 1, now)
-        if wait:
-            raise RateLimitedError(f"tenant {identity.tenant_id} is over its request rate", retry_after_s=wait)
+        gw.limiter.admit(identity.tenant_id, now, 1)  # a chat completion counts as one event
         now_ms = int(now * 1000)
         request_id = str(uuid.uuid4())
         call = _Call(parsed, identity, request_id, uuid7(now_ms),

@@ -130,14 +130,7 @@ def message_sent(
     prompt = prompt_of(request)
     last = prompt[-1]["content"]
     return {
-        "event_id": event_id,
-        "occurred_at": now_ms,
-        "tenant_id": identity.tenant_id,
-        "user_id": identity.user_id,
-        "conversation_id": conversation_id,
-        "session_id": session_id,
-        "trace_id": trace_id,
-        "client": client,
+        **_action(identity, event_id, now_ms, conversation_id, session_id, trace_id, client),
         "action": "MESSAGE_SENT",
         "message_sent": ("io.chatstream.events.MessageSent", {
             "message_id": message_id,
@@ -167,16 +160,16 @@ def generation_stopped(
 ) -> dict[str, Any]:  # fmt: skip
     """The ``GENERATION_STOPPED`` chat action the gateway sends when a client leaves mid-answer."""
     return {
-        "event_id": event_id,
-        "occurred_at": now_ms,
-        "tenant_id": identity.tenant_id,
-        "user_id": identity.user_id,
-        "conversation_id": conversation_id,
-        "session_id": session_id,
-        "trace_id": trace_id,
-        "client": client,
+        **_action(identity, event_id, now_ms, conversation_id, session_id, trace_id, client),
         "action": "GENERATION_STOPPED",
         "generation_stopped": ("io.chatstream.events.GenerationStopped", {
             "message_id": message_id, "request_id": request_id, "tokens_generated": tokens_generated,
         }),
     }  # fmt: skip
+
+
+def _action(identity: Identity, event_id: str, now_ms: int, conversation_id: str, session_id: str | None,
+            trace_id: str, client: str | None) -> dict[str, Any]:  # fmt: skip
+    """The fields every chat action has."""
+    return {"event_id": event_id, "occurred_at": now_ms, "tenant_id": identity.tenant_id, "user_id": identity.user_id,
+            "conversation_id": conversation_id, "session_id": session_id, "trace_id": trace_id, "client": client}  # fmt: skip

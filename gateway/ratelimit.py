@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.errors import RateLimitedError
+
 
 @dataclass
 class TokenBucket:
@@ -55,3 +57,10 @@ class TenantLimiter:
         """Before reading a body: the wait if the bucket has not even one token, else 0.0."""
         bucket = self._bucket(tenant, now)
         return bucket.take(1, now) if bucket.empty(now) else 0.0
+
+    def admit(self, tenant: str, now: float, n: int = 0) -> None:
+        """``RateLimitedError`` (429 with Retry-After) when the tenant's bucket is empty (``n`` = 0,
+        before reading a body) or cannot give ``n`` events now; else takes them."""
+        wait = self.take(tenant, n, now) if n else self.exhausted(tenant, now)
+        if wait:
+            raise RateLimitedError(f"tenant {tenant} is over its event rate", retry_after_s=wait)

@@ -114,9 +114,13 @@ def _response(asked: Asked, at_ms: int, kind: str, provider: str, model: str, se
     }  # fmt: skip
 
 
+def _by(attempt: Dispatched | None) -> tuple[str, str]:
+    """The provider and model of the attempt under way ("none" before the first)."""
+    return (attempt.provider_kind, attempt.provider_model) if attempt else ("none", "none")
+
+
 def chunk_record(asked: Asked, event: ChunkBatch, attempt: Dispatched | None) -> dict[str, Any]:
-    provider, model = (attempt.provider_kind, attempt.provider_model) if attempt else ("none", "none")
-    record = _response(asked, event.at_ms, "CHUNK", provider, model, event.sequence)
+    record = _response(asked, event.at_ms, "CHUNK", *_by(attempt), event.sequence)
     record["delta"] = event.text
     return record
 
@@ -140,8 +144,7 @@ def completed_record(asked: Asked, event: Completed) -> dict[str, Any]:
 
 
 def failed_record(asked: Asked, event: Failed, attempt: Dispatched | None) -> dict[str, Any]:
-    provider, model = (attempt.provider_kind, attempt.provider_model) if attempt else ("none", "none")
-    record = _response(asked, event.at_ms, "FAILED", provider, model, event.chunks)
+    record = _response(asked, event.at_ms, "FAILED", *_by(attempt), event.chunks)
     record.update(
         finish_reason="error",
         latency_ms=event.latency_ms,
@@ -157,8 +160,7 @@ def failed_record(asked: Asked, event: Failed, attempt: Dispatched | None) -> di
 
 def cancelled_record(asked: Asked, at_ms: int, chunks: int, attempt: Dispatched | None) -> dict[str, Any]:
     """The client stopped the answer (GENERATION_STOPPED): FAILED, ``cancelled``, nothing billed."""
-    provider, model = (attempt.provider_kind, attempt.provider_model) if attempt else ("none", "none")
-    record = _response(asked, at_ms, "FAILED", provider, model, chunks)
+    record = _response(asked, at_ms, "FAILED", *_by(attempt), chunks)
     record.update(finish_reason="cancelled", error_code="cancelled", error_message="the client stopped the answer",
                   retryable=False, latency_ms=at_ms - asked.requested_at_ms,
                   attempts=attempt.attempt if attempt else 0)  # fmt: skip
