@@ -204,7 +204,8 @@ async def _disconnected(request: Request) -> None:
 def _failure(reply: dict[str, Any]) -> GatewayError:
     code = reply.get("error_code") or "provider_error"
     message = reply.get("error_message") or code
-    return AnswerFailedError(code, message, retry_after_s=1 if reply.get("retryable") else None)
+    wait = reply.get("retry_after_s") or 1.0  # the job's figure: a tenant's window, a provider's Retry-After
+    return AnswerFailedError(code, message, retry_after_s=wait if reply.get("retryable") else None)
 
 
 def _stop(chat: ChatService, call: _Call) -> None:

@@ -23,25 +23,19 @@ ROLES = {"system": "SYSTEM", "developer": "SYSTEM", "user": "USER", "assistant":
          "tool": "TOOL", "function": "TOOL"}  # fmt: skip
 
 
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: str
-    text: str | None = None
-
-
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: Any = None  # a string, a list of content parts or null: checked in parse_chat_request
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     include_usage: bool = False
 
 
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)  # true is not 1.0, "yes" is not true
     model: str = Field(min_length=1, max_length=256)
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
@@ -81,12 +75,24 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     if request.tools or request.functions:
         raise MalformedRequestError("tools and functions are not supported", param="tools" if request.tools else "functions")
     for index, message in enumerate(request.messages):
-        if isinstance(message.content, list):
-            for part_index, part in enumerate(message.content):
-                if part.type != "text" or part.text is None:
-                    raise MalformedRequestError(f"content parts of type {part.type!r} are not supported; send text",
-                                                param=f"messages[{index}].content[{part_index}]")  # fmt: skip
+        _check_content(message.content, f"messages[{index}].content")
     return request
+
+
+def _check_content(content: Any, param: str) -> None:
+    """A string, null, or a list of text parts: what OpenAI takes that chatstream can honour."""
+    if content is None or isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise MalformedRequestError("content must be a string or a list of content parts", param=param)
+    for index, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise MalformedRequestError("a content part needs a type", param=f"{param}[{index}].type")
+        if part["type"] != "text":
+            raise MalformedRequestError(f"content parts of type {part['type']!r} are not supported; send text",
+                                        param=f"{param}[{index}]")  # fmt: skip
+        if not isinstance(part.get("text"), str):
+            raise MalformedRequestError("a text part needs its text", param=f"{param}[{index}].text")
 
 
 def _param(loc: tuple[int | str, ...]) -> str:
@@ -101,12 +107,13 @@ def prompt_of(request: ChatCompletionRequest) -> list[dict[str, str]]:
     return [{"role": ROLES[m.role], "content": _text(m.content)} for m in request.messages]
 
 
-def _text(content: str | list[ContentPart] | None) -> str:
+def _text(content: Any) -> str:
+    """Checked content (``_check_content``) as text: text parts joined."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(part.text or "" for part in content)
+    return "".join(part["text"] for part in content)
 
 
 def message_sent(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectors.providers.base import PromptMessage
@@ -35,9 +35,12 @@ class Asked:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chatstream:answer:{self.request.request_id}"))
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _ms(value: Any) -> int:
-    """fastavro gives timestamp-millis as aware datetimes."""
-    return int(value.timestamp() * 1000) if isinstance(value, datetime) else int(value)
+    """fastavro gives timestamp-millis as aware datetimes; exact (a float's product is not)."""
+    return (value - EPOCH) // timedelta(milliseconds=1) if isinstance(value, datetime) else int(value)
 
 
 def asked(action: dict[str, Any]) -> Asked | None:
@@ -109,7 +112,7 @@ def _response(asked: Asked, at_ms: int, kind: str, provider: str, model: str, se
         "sequence": sequence,
         "delta": None, "content": None, "finish_reason": None, "prompt_tokens": None, "completion_tokens": None,
         "total_tokens": None, "cost_usd": None, "latency_ms": None, "time_to_first_token_ms": None,
-        "error_code": None, "error_message": None, "retryable": None, "tokens_estimated": False,
+        "error_code": None, "error_message": None, "retryable": None, "retry_after_s": None, "tokens_estimated": False,
         "fallback_used": False, "attempts": 1,
     }  # fmt: skip
 
@@ -152,6 +155,7 @@ def failed_record(asked: Asked, event: Failed, attempt: Dispatched | None) -> di
         error_code=event.error_code,
         error_message=event.message[:2000],
         retryable=event.retryable,
+        retry_after_s=event.retry_after_s,
         fallback_used=event.fallback_used,
         attempts=event.attempts,
     )

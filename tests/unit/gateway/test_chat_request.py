@@ -110,19 +110,16 @@ def test_accepted_requests(payload: bytes, expected: dict[str, Any]) -> None:
             body(messages=[{"role": "user", "content": [{"text": "no type"}]}]),
             "messages[0].content[0].type",
             id="part-without-type",
-            marks=pytest.mark.xfail(strict=True, reason=(
-                "BUG gateway/chat_request.py _param: pydantic's union branch tag leaks into `param`; a content "
-                "part without `type` is refused with param 'messages[0].content.str' ('Input should be a valid "
-                "string', the first union branch's error) instead of naming the part's field")),
         ),
         pytest.param(
             body(messages=[{"role": "user", "content": 5}]),
             "messages[0].content",
             id="content-a-number",
-            marks=pytest.mark.xfail(strict=True, reason=(
-                "BUG gateway/chat_request.py _param: a content of the wrong type is refused with param "
-                "'messages[0].content.str' (pydantic's union tag `str` appended), not 'messages[0].content'")),
         ),
+        pytest.param(body(temperature=True), "temperature", id="temperature-true-is-not-1"),
+        pytest.param(body(stream="yes"), "stream", id="stream-yes-is-not-true"),
+        pytest.param(body(messages=[{"role": "user", "content": [{"type": "text"}]}]), "messages[0].content[0].text",
+                     id="text-part-without-text"),
     ],
 )  # fmt: skip
 def test_refusals_name_the_field_at_fault(payload: bytes, param: str | None) -> None:

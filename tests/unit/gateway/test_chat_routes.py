@@ -302,6 +302,14 @@ async def test_a_failure_before_any_text_gets_its_http_status(
     assert job.replies.waiting == 0
 
 
+async def test_the_jobs_wait_is_the_clients_retry_after() -> None:
+    """A tenant over its RPM is told when its window frees, not to come back in a second."""
+    job = job_playing({**failed_reply("tenant_rate_limited", retryable=True), "retry_after_s": 41.2})
+    async with client(job) as c:
+        answer = await c.post("/v1/chat/completions", json=HI, headers=auth())
+    assert answer.status_code == 429 and answer.headers["retry-after"] == "42"
+
+
 # --- Refusals before Kafka --------------------------------------------------------------------
 
 

@@ -132,11 +132,7 @@ def test_a_requests_options_as_sent(completion: dict[str, Any], expected: dict[s
     [
         pytest.param(NOW_MS, id="2026"),
         pytest.param(1_700_000_000_001, id="2023"),
-        pytest.param(2_147_483_648_003, id="2038-after-2**31-s", marks=pytest.mark.xfail(strict=True, reason=(
-            "BUG jobs/dispatch/records.py _ms: int(datetime.timestamp() * 1000) truncates a float; from "
-            "2038-01-19T03:14:08Z (2**31 s) about one millisecond in four comes out 1 ms early "
-            "(2147483648003 -> 2147483648002), so requested_at and deadline_at differ from the chat "
-            "action's; exact: (value - epoch) // timedelta(milliseconds=1)"))),
+        pytest.param(2_147_483_648_003, id="2038-after-2**31-s"),
     ],
 )  # fmt: skip
 def test_the_requests_times_are_the_actions_to_the_millisecond(at_ms: int) -> None:
