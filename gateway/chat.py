@@ -38,6 +38,7 @@ from fastapi.responses import StreamingResponse
 from chatstream.avro.serde import ConfluentEncoder
 from chatstream.ids import uuid7
 from gateway import openai_format as fmt
+from gateway import openapi
 from gateway.auth import Identity
 from gateway.chat_request import ChatCompletionRequest, generation_stopped, message_sent, parse_chat_request
 from gateway.direct_producer import DirectProducer
@@ -110,7 +111,8 @@ class _Call:
 def add_chat_routes(app: FastAPI, gw: Any, chat: ChatService) -> None:
     """``gw`` is the ``gateway.app.Gateway`` (auth, tenant limits, body limits, metrics)."""
 
-    @app.get("/v1/models", summary="The model aliases of the routing config (OpenAI's list of models).")
+    @app.get("/v1/models", summary="The model aliases of the routing config (OpenAI's list of models).",
+             responses={401: openapi.chat_error_responses()[401]})  # fmt: skip
     async def list_models(request: Request) -> Response:
         gw.verifier.verify(request.headers.get("authorization"))
         data = [{"id": alias, "object": "model", "created": 0, "owned_by": "chatstream", "description": text}
@@ -118,7 +120,15 @@ def add_chat_routes(app: FastAPI, gw: Any, chat: ChatService) -> None:
         return json_response({"object": "list", "data": data})
 
     @app.post("/v1/chat/completions", summary="OpenAI-compatible chat completion, streamed (SSE) or whole; "
-              "through Kafka and the dispatch job.")  # fmt: skip
+              "through Kafka and the dispatch job.",
+              responses={200: {"description": "`chat.completion` JSON, or with `stream: true` Server-Sent Events of "
+                               "`chat.completion.chunk` objects ending with `data: [DONE]` (an error after the first "
+                               "chunk is an `{\"error\": ...}` event instead).",
+                               "content": {"application/json": {}, "text/event-stream": {}}},
+                         **openapi.chat_error_responses()},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["model", "messages"],
+                  "description": "OpenAI's chat completion request (see gateway/chat_request.py for what is honoured)."}}}}})  # fmt: skip
     async def chat_completions(request: Request) -> Response:
         identity = gw.verifier.verify(request.headers.get("authorization"))
         now = time.time()

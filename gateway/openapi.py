@@ -55,6 +55,38 @@ ERRORS = {
 }
 
 
+OPENAI_ERROR_BODY = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["message", "type", "param", "code"], "properties": {
+        "message": {"type": "string"}, "type": {"type": "string", "description": "OpenAI's error type."},
+        "param": {"type": ["string", "null"], "description": "The request field at fault."},
+        "code": {"type": ["string", "null"], "description": "Machine-readable reason (model_not_found, "
+                 "timeout, tenant_rate_limited, budget_exceeded, a provider's error class, ...)."}}}},
+}  # fmt: skip
+
+CHAT_ERRORS = {
+    400: "Not an OpenAI chat completion request, or a field chatstream cannot honour (n > 1, tools, "
+    "non-text parts); `param` names it.",
+    401: "Missing, malformed, forged or expired bearer token.",
+    404: "`model` is no alias of the routing config (`model_not_found`).",
+    408: "The request did not arrive within the read timeout.",
+    413: "Body over the byte limit.",
+    429: "The tenant's request rate, RPM, TPM or daily budget is spent; retry after Retry-After seconds.",
+    431: "Request line and headers over the size limit.",
+    502: "Every deployment tried failed (the provider's error class in `code`).",
+    503: "Kafka did not take the request; retry after Retry-After seconds.",
+    504: "No answer started within the first-token timeout (the dispatch job or Kafka is not answering), "
+    "or the request's deadline passed.",
+}
+
+
+def chat_error_responses() -> dict[int | str, dict[str, Any]]:
+    """The chat API's refusals, in OpenAI's error shape."""
+    return {status: {"description": text, "content": {"application/json": {"schema": OPENAI_ERROR_BODY}}}
+            for status, text in CHAT_ERRORS.items()}  # fmt: skip
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"description": ERRORS[status], "content": {"application/json": {"schema": ERROR_BODY}}}

@@ -67,3 +67,15 @@ def test_every_status_is_documented_with_its_error_body() -> None:
     error = EVENTS["responses"]["503"]["content"]["application/json"]["schema"]
     assert error["required"] == ["error"]
     assert "text/plain; version=0.0.4" in SPEC["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+
+
+def test_the_chat_api_documents_every_status_in_openais_error_shape() -> None:
+    from tests.unit.gateway.fakes import FakeDirectProducer, FakeReplyReader, make_chat
+
+    spec = create_app(make_gateway(FakeProducer(), chat=make_chat(FakeDirectProducer(FakeReplyReader(partition=0))))).openapi()
+    chat = spec["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert set(chat) == {"200", "400", "401", "404", "408", "413", "429", "431", "502", "503", "504"}
+    error = chat["404"]["content"]["application/json"]["schema"]["properties"]["error"]
+    assert error["required"] == ["message", "type", "param", "code"]
+    assert "text/event-stream" in chat["200"]["content"]
+    assert "401" in spec["paths"]["/v1/models"]["get"]["responses"]
