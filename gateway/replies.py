@@ -77,7 +77,10 @@ class ReplyReader:
         assert self._loop is not None
         while not self._stop.is_set():
             try:
-                messages = self._consumer.consume(500, 0.1)
+                # wait for the first record only, then take what else is there: consume(500, 0.1)
+                # would hold a lone chunk until 500 arrived or 100 ms passed
+                first = self._consumer.poll(0.1)
+                messages = [] if first is None else [first, *self._consumer.consume(499, 0)]
             except KafkaException as exc:
                 log.warning("reading replies from %s[%d]: %s", self.topic, self.partition, exc)
                 continue

@@ -28,7 +28,7 @@ def build_dispatch(settings: Settings) -> object:
     from pipelines.topics import AI_REQUESTS, AI_RESPONSES, CHAT_ACTIONS
 
     routing = load_routing(settings.models_file, os.environ)  # main(): API keys come from the environment
-    TopicAdmin(settings.kafka_bootstrap_servers, timeout_s=10).require(
+    topics = TopicAdmin(settings.kafka_bootstrap_servers, timeout_s=10).require(
         [CHAT_ACTIONS.name, AI_REQUESTS.name, AI_RESPONSES.name])  # fmt: skip
     catalog = load_catalog()
     with ContractRegistry(settings.schema_registry_url) as registry:
@@ -47,6 +47,7 @@ def build_dispatch(settings: Settings) -> object:
         request_encoder=encoders[AI_REQUESTS.name],
         response_encoder=encoders[AI_RESPONSES.name],
         max_in_flight=settings.dispatch_max_in_flight,
+        partitions=topics[CHAT_ACTIONS.name].partitions,
         web_host=settings.gateway_host,
         web_port=settings.dispatch_port,
         instance=settings.instance,

@@ -45,6 +45,7 @@ from jobs.dispatch.records import (
     failed_record,
     request_record,
 )
+from jobs.dispatch.transport import fetch_without_waiting
 from jobs.dispatch.usage import estimate_prompt_tokens
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class DispatchJob:
         request_encoder: ConfluentEncoder,
         response_encoder: ConfluentEncoder,
         max_in_flight: int,
+        partitions: int,
         web_host: str,
         web_port: int,
         instance: str,
@@ -101,7 +103,8 @@ class DispatchJob:
             consumer_auto_offset_reset="earliest",
             broker_session_timeout=10.0,
             broker_heartbeat_interval=2.0,
-            producer_linger=0.0,
+            producer_linger=0.001,  # a millisecond's batching: one produce request for several records
+            topic_partitions=partitions,  # the usage table's changelog is co-partitioned with the requests
             producer_acks=-1,
             web_enabled=True,
             web_bind=web_host,
@@ -113,8 +116,9 @@ class DispatchJob:
         self.actions = self.app.topic(actions_topic, key_type=bytes, value_type=bytes, allow_empty=True)
         self.requests = self.app.topic(requests_topic, key_type=bytes, value_type=bytes)
         self.responses = self.app.topic(responses_topic, key_type=bytes, value_type=bytes)
-        self.usage = self.app.Table("tenant-usage", default=dict,
+        self.usage = self.app.Table("tenant-usage", default=dict, partitions=partitions,
                                     schema=faust.Schema(key_serializer="json", value_serializer="json"))  # fmt: skip
+        fetch_without_waiting(self.app)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._pending: collections.Counter[str] = collections.Counter()  # answers streaming, by tenant
@@ -166,12 +170,13 @@ class DispatchJob:
                 self.metrics.answers.labels("expired").inc()  # the gateway has answered 504 already
                 continue
             await self._slots.acquire()
-            # the task copies this context: Faust's current event, so its table writes go to
-            # this partition's changelog
-            task = asyncio.get_running_loop().create_task(self._answer(request))
+            # the task copies this context (Faust's current event, a weak reference) and holds the
+            # event itself, so its table writes go to this partition's changelog when it ends
+            task = asyncio.get_running_loop().create_task(self._answer(request, event))
             self._tasks[request.request.request_id] = task
 
-    async def _answer(self, asked: Asked) -> None:
+    async def _answer(self, asked: Asked, event: Any) -> None:
+        """``event``: the request's Faust event, kept alive for the table's changelog partition."""
         request = asked.request
         self.metrics.in_flight.inc()
         attempt: Dispatched | None = None

@@ -75,6 +75,9 @@ ttft_ms = 10
 tokens_per_s = 10
 answer_tokens = 300
 
+[tenants.tight]
+rpm = 2
+
 [resilience]
 max_retries = 0
 
@@ -216,6 +219,20 @@ def test_the_openai_sdk_chats_through_kafka_and_the_job(chat_settings: Settings,
     assert bad.value.param == "n"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{chat_settings.gateway_url}/v1", api_key="not-a-token", max_retries=0).models.list()
+
+
+def test_a_tenants_rpm_is_enforced_by_the_job_from_its_usage_table(chat_settings: Settings,
+                                                                    platform: dict[str, Component]) -> None:  # fmt: skip
+    client = sdk(chat_settings, "tight")
+    for i in range(2):
+        answer = client.chat.completions.create(model="steady", messages=[{"role": "user", "content": f"tight {i}"}])
+        assert answer.choices[0].message.content == expected(f"tight {i}", 24)
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(model="steady", messages=[{"role": "user", "content": "tight 2"}])
+    assert limited.value.code == "tenant_rate_limited"
+    assert 1 <= int(limited.value.response.headers["retry-after"]) <= 61
+    other = sdk(chat_settings, "acme").chat.completions.create(model="steady", messages=[{"role": "user", "content": "x"}])
+    assert other.choices[0].finish_reason == "stop"  # one tenant's limit is its own
 
 
 def test_each_gateway_worker_reads_only_its_own_reply_partition(chat_settings: Settings, platform: dict[str, Component]) -> None:
