@@ -194,8 +194,9 @@ def summarise_chats(console: Console, stats: ChatStats) -> None:
     table.add_row("time to first token p50 / p99", f"{stats.ttft_ms(0.5):.0f} / {stats.ttft_ms(0.99):.0f} ms")
     fallbacks = "the job's /metrics did not answer" if stats.fallbacks is None else f"{stats.fallbacks:,.0f}"
     table.add_row("fallbacks (the job's chatstream_dispatch_fallbacks_total)", fallbacks)
-    if stats.outcomes:
-        table.add_row("the job's answers by outcome", ", ".join(f"{k} {v:,.0f}" for k, v in sorted(stats.outcomes.items())))
+    if stats.fallbacks is not None:
+        counted = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(stats.outcomes.items())) or "none counted"
+        table.add_row("the job's answers by outcome (chatstream_dispatch_answers_total)", counted)
     console.print(table)
     console.print(f"Chat with it yourself: the OpenAI API at <gateway>/v1 (models: {', '.join(CHAT_ALIASES)}), a token from "
                   "`chatstream token --tenant T --user U`")
