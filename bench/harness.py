@@ -83,13 +83,14 @@ def no_ctrl_c() -> Iterator[None]:
 
 class PlatformProcess:
     """One platform command (``chatstream <args>``) run by a benchmark: started in a session of
-    its own (a terminal's Ctrl-C reaches the benchmark, which stops it), output to a log file."""
+    its own (a terminal's Ctrl-C reaches the benchmark, which stops it), output to a log file
+    (this run's only)."""
 
     def __init__(self, name: str, settings: Settings, args: list[str], env: dict[str, str], log_file: Path) -> None:
         self.name = name
         self.log_file = log_file
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "ab") as out:
+        with open(log_file, "wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "chatstream", *args], env=stack_env(settings, env),
                                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             start_new_session=True)  # fmt: skip
