@@ -18,7 +18,8 @@ the first token in the job) is compared with the client's.
 
 It runs on the benchmarks' stack (``<state>/bench-stack``, port base 24000), with its own
 routing file there, the gateway and the job started as ``chatstream gateway`` and
-``chatstream job dispatch``. A table first; the last line of output is one JSON object.
+``chatstream job dispatch``; requests come from 12 tenants spread evenly over the partitions of
+``chat.actions.v1``. A table first; the last line of output is one JSON object.
 """
 
 from __future__ import annotations
