@@ -18,7 +18,6 @@ of output is one JSON object of the figures.
 from __future__ import annotations
 
 import asyncio
-import gc
 import io
 import json
 import os
@@ -28,7 +27,6 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -38,6 +36,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
+from bench.harness import bench_settings, cli, process_tree, settle_heap
 from bench.loadgen import LoadResult, build_request, run_load
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import ContractRegistry
@@ -65,16 +64,6 @@ class Plan:
 QUICK = Plan(events=40_000, single_requests=4_000, connections=16, paced_s=10, warm_up_s=5)
 WARM_UP = 2_000
 FULL = Plan(events=200_000, single_requests=20_000, connections=16, paced_s=30, warm_up_s=15)
-
-
-def bench_settings(base: Settings) -> Settings:
-    return base.model_copy(update={"state_dir": base.state_dir / "bench-stack", "port_base": 24000})
-
-
-def cli(settings: Settings, *args: str, env: dict[str, str] | None = None) -> None:
-    full_env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir),
-                "CHATSTREAM_PORT_BASE": str(settings.port_base), **(env or {})}  # fmt: skip
-    subprocess.run([sys.executable, "-m", "chatstream", *args], check=True, capture_output=True, env=full_env)
 
 
 def make_events(n: int) -> list[dict[str, Any]]:
@@ -112,15 +101,6 @@ def raw_produce(settings: Settings, topic: str, records: list[dict[str, Any]], s
         producer.poll(0)
     assert producer.flush(120) == 0
     return len(records) / (time.perf_counter() - started)
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the gateway's workers)."""
-    tree = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            tree += process_tree(int(child))
-    return tree
 
 
 def gateway_rss_mb(pid: int) -> float:
@@ -238,13 +218,6 @@ def run_store_measure(settings: Settings, what: str, topic: str, warm: tuple[str
         raise RuntimeError(f"bench.stores {what} failed:\n{done.stderr[-3000:]}")
     figure: float = json.loads(done.stdout.strip().splitlines()[-1])["rows_per_s"]
     return figure
-
-
-def settle_heap() -> None:
-    """The benchmark's own data (events, requests: millions of objects) out of the garbage
-    collector's way, so it does not slow the raw loop and the load generator of this process."""
-    gc.collect()
-    gc.freeze()
 
 
 def _report(console: Console, plan: Plan, f: dict[str, float], saturated: LoadResult, single: LoadResult) -> None:

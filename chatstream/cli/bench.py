@@ -1,4 +1,4 @@
-"""``chatstream bench ingest``: benchmarks against raw baselines measured in the same run."""
+"""``chatstream bench ingest | dispatch``: benchmarks against raw baselines measured in the same run."""
 
 from __future__ import annotations
 
@@ -19,5 +19,19 @@ def ingest(
 ) -> None:
     """Gateway and sinks vs raw produce / insert / COPY. The last output line is JSON."""
     from bench.ingest import main
+
+    main(ctx.obj, quick, gateway_workers)
+
+
+@app.command()
+def dispatch(
+    ctx: typer.Context,
+    quick: bool = typer.Option(False, "--quick", help="Shorter phases (under 3 minutes)."),
+    gateway_workers: int = typer.Option(1, min=1, help="Gateway worker processes."),
+) -> None:
+    """Chat completions through gateway + Kafka + dispatch job: added time to first token at 50
+    and 200 streams against the simulated provider called directly, and completed requests/s of
+    one dispatch worker. The last output line is JSON."""
+    from bench.dispatch import main
 
     main(ctx.obj, quick, gateway_workers)

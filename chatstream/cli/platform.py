@@ -82,11 +82,12 @@ def demo(
     ctx: typer.Context,
     events: int = typer.Option(20_000, min=1, help="How many chat events to send."),
     concurrency: int = typer.Option(16, min=1, help="Concurrent client connections."),
+    chats: int = typer.Option(200, min=0, help="Streaming chat completions to send through the dispatch job (0: none)."),
 ) -> None:
-    """Run the platform, drive synthetic chat traffic through the gateway, and summarise."""
+    """Run the platform, drive synthetic chat traffic and streaming chats through the gateway, and summarise."""
     from chatstream.cli.demo.run import run_demo
 
-    raise typer.Exit(run_demo(ctx.obj, events=events, concurrency=concurrency, console=console))
+    raise typer.Exit(run_demo(ctx.obj, events=events, concurrency=concurrency, chats=chats, console=console))
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """``chatstream demo``: set up, run the platform, drive traffic through it, summarise.
 
-Steps: the local stack up, migrations, topics, schemas; ``chatstream run`` (gateway and sinks)
-as child processes; synthetic sessions through the real gateway with a progress bar; a few
-deliberately bad requests, and a few corrupt records written straight to Kafka (they must land
+Steps: the local stack up, migrations, topics, schemas; ``chatstream run`` (gateway, sinks and
+the dispatch job) as child processes; synthetic sessions through the real gateway with a progress
+bar; streaming chat completions through the gateway and the dispatch job (the default routing
+config: simulated models), each answer read as it streams; a few deliberately bad requests, and a few corrupt records written straight to Kafka (they must land
 in the dead-letter topic); wait until both sinks have committed everything; stop the platform
 cleanly; count what each store holds. The demo never opens chDB itself: every store query runs
 in a ``chatstream query`` child, so the ClickHouse sink can hold the embedded engine.
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from chatstream.cli.demo.chats import ChatStats, chat_requests, drive_chats
 from chatstream.cli.demo.driver import DriveStats, drive, send_bad_requests
 from chatstream.cli.demo.traffic import DAY_MS, TrafficModel, bad_requests
 from chatstream.cli.preparation import chatstream_command, prepare_platform
@@ -40,6 +42,8 @@ from pipelines.topics import CHAT_ACTIONS
 TOPIC = CHAT_ACTIONS.name
 DLQ = dead_letter_name(TOPIC)
 ROGUE_RECORDS = 3
+CHAT_ALIASES = ["chatstream-sim", "chatstream-sim-fast"]  # pipelines/models.toml
+COMPONENTS = ["gateway", "sink-clickhouse", "sink-postgres", "dispatch"]  # as `chatstream run`
 
 
 class DemoError(ChatstreamError):
@@ -86,16 +90,19 @@ def write_rogue_records(settings: Settings) -> None:
         raise DemoError("Kafka did not take the rogue records")
 
 
-def run_demo(settings: Settings, *, events: int, concurrency: int, console: Console) -> int:
+def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, console: Console) -> int:
     with console.status("setting up") as status:
         prepare(settings, lambda text: status.update(text))
         before = count(settings)
     env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
-    supervisor = Supervisor(["gateway", "sink-clickhouse", "sink-postgres"], log_dir=settings.state_dir / "logs", env=env)
+    supervisor = Supervisor(COMPONENTS, log_dir=settings.state_dir / "logs", env=env)
     supervisor.start()
+    dispatch_url = f"http://{settings.gateway_host}:{settings.dispatch_port}"
     try:
         if not wait_ready(settings.gateway_url, timeout_s=60, alive=supervisor.running):
             raise DemoError(f"the gateway at {settings.gateway_url} did not get ready; see {settings.state_dir / 'logs'}")
+        if chats and not wait_ready(dispatch_url, timeout_s=60, alive=supervisor.running):
+            raise DemoError(f"the dispatch job at {dispatch_url} did not get ready; see {settings.state_dir / 'logs'}")
         secret = jwt_secret(settings)
         if secret is None:
             raise DemoError("the demo issues local HS256 tokens; unset CHATSTREAM_JWKS_URL")
@@ -117,6 +124,16 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, console: Cons
                                       on_events=lambda n: progress.advance(task, n)))  # fmt: skip
             progress.update(task, total=progress.tasks[0].completed)
         elapsed = time.monotonic() - started
+        chat_stats = None
+        if chats:
+            requests = chat_requests(settings.gateway_host, settings.gateway_listen_port, model, CHAT_ALIASES, token_for, chats)
+            columns = (TextColumn("[bold]streaming chats"), BarColumn(), MofNCompleteColumn(), TextColumn("answers"),
+                       TimeRemainingColumn())  # fmt: skip
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task("chats", total=chats)
+                chat_stats = drive_chats(settings.gateway_host, settings.gateway_listen_port, requests,
+                                         concurrency=concurrency, metrics_url=f"{dispatch_url}/metrics",
+                                         on_result=lambda _: progress.advance(task))  # fmt: skip
         ok_token = token_for("tenant-01", "tenant-01-user-001")
         forged = issue_token("a-well-formed-secret-that-is-not-ours-" * 2, tenant="tenant-01", user="x", audience=settings.jwt_audience, issuer=settings.jwt_issuer)
         rejected = asyncio.run(send_bad_requests(settings.gateway_url, bad_requests(), {"ok": ok_token, "forged": forged}))
@@ -128,7 +145,10 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, console: Cons
         code = supervisor.wait()
     after = count(settings)
     summarise(console, settings, stats, elapsed, rejected, before, after, lags)
-    return 0 if code == 0 and not any(lags.values()) else 1
+    if chat_stats is not None:
+        summarise_chats(console, chat_stats)
+    chats_ok = chat_stats is None or chat_stats.completed == len(chat_stats.results)
+    return 0 if code == 0 and not any(lags.values()) and chats_ok else 1
 
 
 def summarise(console: Console, settings: Settings, stats: DriveStats, elapsed: float, rejected: list[tuple[str, int, str]],
@@ -161,3 +181,22 @@ def summarise(console: Console, settings: Settings, stats: DriveStats, elapsed: 
     console.print('  chatstream query postgres "SELECT tenant_id, count(*) FROM chat_events GROUP BY 1 ORDER BY 2 DESC"')
     console.print(f"  kafka: {settings.kafka_bootstrap_servers}, topics {TOPIC} and {DLQ}; registry {settings.schema_registry_url}")
     console.print("Run the platform yourself: chatstream run   (gateway at " + settings.gateway_url + ")")
+
+
+def summarise_chats(console: Console, stats: ChatStats) -> None:
+    table = Table(title="streaming chat completions (gateway -> Kafka -> dispatch job -> simulated models)")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("chat completions sent (stream: true)", f"{len(stats.results):,} in {stats.elapsed_s:.1f}s")
+    table.add_row("completed / failed", f"{stats.completed:,} / {sum(stats.failed.values()):,}")
+    for error, n in stats.failed.most_common():
+        table.add_row(f"  failed: {error}", f"{n:,}")
+    table.add_row("time to first token p50 / p99", f"{stats.ttft_ms(0.5):.0f} / {stats.ttft_ms(0.99):.0f} ms")
+    fallbacks = "the job's /metrics did not answer" if stats.fallbacks is None else f"{stats.fallbacks:,.0f}"
+    table.add_row("fallbacks (the job's chatstream_dispatch_fallbacks_total)", fallbacks)
+    if stats.fallbacks is not None:
+        counted = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(stats.outcomes.items())) or "none counted"
+        table.add_row("the job's answers by outcome (chatstream_dispatch_answers_total)", counted)
+    console.print(table)
+    console.print(f"Chat with it yourself: the OpenAI API at <gateway>/v1 (models: {', '.join(CHAT_ALIASES)}), a token from "
+                  "`chatstream token --tenant T --user U`")
