@@ -21,10 +21,11 @@ app = typer.Typer(help="The platform's stream jobs.", no_args_is_help=True)
 
 def build_dispatch(settings: Settings) -> object:
     """The dispatch job: routing config, provider clients, contracts, Faust app (not started)."""
-    from jobs.dispatch.app import DispatchJob
+    from jobs.dispatch.app import APP_ID, DispatchJob
     from jobs.dispatch.config import load_routing
     from jobs.dispatch.engine import Dispatcher
     from jobs.dispatch.providers import build_providers
+    from jobs.dispatch.start import skip_unanswerable
     from pipelines.topics import AI_REQUESTS, AI_RESPONSES, CHAT_ACTIONS
 
     routing = load_routing(settings.models_file, os.environ)  # main(): API keys come from the environment
@@ -37,6 +38,8 @@ def build_dispatch(settings: Settings) -> object:
     decoder = ConfluentDecoder(registry_fetcher(SchemaRegistryClient({"url": settings.schema_registry_url})))
     dispatcher = Dispatcher(routing, build_providers(routing), clock_ms=lambda: int(time.time() * 1000),
                             sleep=asyncio.sleep, rng=random.Random())  # fmt: skip
+    skip_unanswerable(settings.kafka_bootstrap_servers, APP_ID, CHAT_ACTIONS.name,
+                      topics[CHAT_ACTIONS.name].partitions, settings.chat_total_timeout_s)  # fmt: skip
     return DispatchJob(
         bootstrap=settings.kafka_bootstrap_servers,
         actions_topic=CHAT_ACTIONS.name,

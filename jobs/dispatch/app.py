@@ -98,9 +98,9 @@ class DispatchJob:
             key_serializer="raw",
             value_serializer="raw",
             store="memory://",
-            # a new group reads from the start: requests past their deadline are skipped unread
-            # (their clients have given up), and none sent while the group formed is missed
-            consumer_auto_offset_reset="earliest",
+            # the group's offsets are moved up to the oldest answerable request before it starts
+            # (jobs.dispatch.start); offsets out of range (retention passed them) restart at the end
+            consumer_auto_offset_reset="latest",
             broker_session_timeout=10.0,
             broker_heartbeat_interval=2.0,
             producer_linger=0.001,  # a millisecond's batching: one produce request for several records
