@@ -121,9 +121,22 @@ def platform(chat_settings: Settings) -> Iterator[dict[str, Component]]:
                 component.stop()
 
 
-def sdk(settings: Settings, tenant: str) -> openai.OpenAI:
-    token = bearer(settings, tenant)["Authorization"].removeprefix("Bearer ")
-    return openai.OpenAI(base_url=f"{settings.gateway_url}/v1", api_key=token, max_retries=0, timeout=30)
+OPEN_CLIENTS: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    """The SDK clients a test made are closed after it (their sockets would outlive it)."""
+    yield
+    while OPEN_CLIENTS:
+        OPEN_CLIENTS.pop().close()
+
+
+def sdk(settings: Settings, tenant: str, api_key: str | None = None) -> openai.OpenAI:
+    token = api_key or bearer(settings, tenant)["Authorization"].removeprefix("Bearer ")
+    client = openai.OpenAI(base_url=f"{settings.gateway_url}/v1", api_key=token, max_retries=0, timeout=30)
+    OPEN_CLIENTS.append(client)
+    return client
 
 
 def expected(content: str, tokens: int) -> str:
@@ -218,7 +231,7 @@ def test_the_openai_sdk_chats_through_kafka_and_the_job(chat_settings: Settings,
         client.chat.completions.create(model="steady", messages=[{"role": "user", "content": "x"}], n=2)
     assert bad.value.param == "n"
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=f"{chat_settings.gateway_url}/v1", api_key="not-a-token", max_retries=0).models.list()
+        sdk(chat_settings, "acme", api_key="not-a-token").models.list()
 
 
 def test_a_tenants_rpm_is_enforced_by_the_job_from_its_usage_table(chat_settings: Settings,

@@ -22,6 +22,7 @@ from chatstream.avro.serde import ConfluentEncoder
 from chatstream.lag import end_offsets
 from chatstream.settings import Settings
 from infra.local import stack
+from pipelines.sinks import SINK_TABLES
 from tests.integration.conftest import chatstream
 from tests.integration.test_dead_letters import DLQ, TOPIC, dead_letters_since, run_sink_until_caught_up
 from tests.integration.test_store_refusals import MONTH_MS, action
@@ -48,11 +49,12 @@ def server(running_stack: Settings) -> Iterator[Settings]:
 
 
 def start_group_at_end(bootstrap: str, group: str) -> None:
-    """Commit ``group`` at the topic's end, so its sink reads only what the test produces next."""
-    ends = end_offsets(bootstrap, TOPIC)
+    """Commit ``group`` at the end of every topic the ClickHouse sink drains, so its sink reads
+    only what the test produces next (not other tests' AI events, bad ones among them)."""
+    at_end = [TopicPartition(topic, p, o) for topic, _table in SINK_TABLES["clickhouse"]
+              for p, o in end_offsets(bootstrap, topic).items()]  # fmt: skip
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(TOPIC, p, o) for p, o in ends.items()])
-    admin.alter_consumer_group_offsets([request])[group].result(30)
+    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, at_end)])[group].result(30)
 
 
 def produce(settings: Settings, records: list[dict[str, Any]]) -> None:
