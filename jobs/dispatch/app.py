@@ -170,20 +170,18 @@ class DispatchJob:
                 self.metrics.answers.labels("expired").inc()  # the gateway has answered 504 already
                 continue
             await self._slots.acquire()
-            # the task copies this context (Faust's current event, a weak reference) and holds the
-            # event itself, so its table writes go to this partition's changelog when it ends
-            task = asyncio.get_running_loop().create_task(self._answer(request, event))
+            task = asyncio.get_running_loop().create_task(self._answer(request, event.message.partition))
             self._tasks[request.request.request_id] = task
 
-    async def _answer(self, asked: Asked, event: Any) -> None:
-        """``event``: the request's Faust event, kept alive for the table's changelog partition."""
+    async def _answer(self, asked: Asked, partition: int) -> None:
+        """``partition``: the request's, which is its tenant's and its usage changelog's."""
         request = asked.request
         self.metrics.in_flight.inc()
         attempt: Dispatched | None = None
         chunks = 0
         tenant = request.tenant_id
         try:
-            usage = self._with_pending(TenantUsage.from_dict(self.usage[tenant] or {}), tenant)
+            usage = self._with_pending(TenantUsage.from_dict(self.usage.get(tenant) or {}), tenant)
             self._pending[tenant] += 1
             async with aclosing(self.dispatcher.run(request, usage)) as events:
                 async for event in events:
@@ -198,13 +196,13 @@ class DispatchJob:
                             await self._reply(asked, chunk_record(asked, event, attempt))
                     elif isinstance(event, Completed):
                         await self._reply(asked, completed_record(asked, event))
-                        self._charge(request.tenant_id, event)
+                        self._charge(request.tenant_id, event, partition)
                         self.metrics.answers.labels("completed").inc()
                         if event.fallback_used:
                             self.metrics.fallbacks.inc()
                     elif isinstance(event, Failed):
                         await self._reply(asked, failed_record(asked, event, attempt))
-                        self._charge(request.tenant_id, event)
+                        self._charge(request.tenant_id, event, partition)
                         self.metrics.answers.labels("failed").inc()
         except asyncio.CancelledError:
             self.metrics.answers.labels("cancelled").inc()
@@ -226,11 +224,15 @@ class DispatchJob:
             return usage
         return TenantUsage(usage.minute.add(pending, 0, int(time.time() * 1000)), usage.day, usage.spent_usd)
 
-    def _charge(self, tenant_id: str, event: Completed | Failed) -> None:
+    def _charge(self, tenant_id: str, event: Completed | Failed, partition: int) -> None:
+        """Store the tenant's usage with this request's charge, and its changelog record in the
+        request's partition. Written by hand: Faust's ``table[key] = value`` takes the partition
+        from the event being iterated, and an answer ends long after the agent moved on."""
         if event.charge is None:
             return
-        current = TenantUsage.from_dict(self.usage[tenant_id] or {})
-        self.usage[tenant_id] = event.charge.apply_to(current).to_dict()
+        usage = event.charge.apply_to(TenantUsage.from_dict(self.usage.get(tenant_id) or {})).to_dict()
+        self.usage.data[tenant_id] = usage
+        self.usage.send_changelog(partition, tenant_id, usage)
 
     async def _publish_request(self, asked: Asked, event: Dispatched) -> None:
         estimate = estimate_prompt_tokens(asked.request.messages)

@@ -248,6 +248,33 @@ def test_a_tenants_rpm_is_enforced_by_the_job_from_its_usage_table(chat_settings
     assert other.choices[0].finish_reason == "stop"  # one tenant's limit is its own
 
 
+def completed_answers(settings: Settings) -> float:
+    metrics = httpx.get(f"http://127.0.0.1:{settings.dispatch_port}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith('chatstream_dispatch_answers_total{outcome="completed"}'))  # fmt: skip
+
+
+def test_concurrent_answers_are_each_charged_to_their_tenant(chat_settings: Settings,
+                                                             platform: dict[str, Component]) -> None:  # fmt: skip
+    """The job counts an answer once its tenant's usage is stored; 20 at once must all count
+    (a charge written through Faust's current event failed once the agent had moved on)."""
+    import concurrent.futures
+
+    before = completed_answers(chat_settings)
+
+    def chat(i: int) -> str:
+        with httpx.Client(base_url=chat_settings.gateway_url, timeout=30) as client:
+            return stream_chat(client, chat_settings, f"burst-{i % 4}", "steady", f"burst {i}")[1]
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        texts = list(pool.map(chat, range(20)))
+    assert texts == [expected(f"burst {i}", 24) for i in range(20)]
+    deadline = time.monotonic() + 10
+    while completed_answers(chat_settings) < before + 20 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert completed_answers(chat_settings) == before + 20
+
+
 def test_each_gateway_worker_reads_only_its_own_reply_partition(chat_settings: Settings, platform: dict[str, Component]) -> None:
     ids: dict[str, str] = {}
     for i in range(16):  # a new connection each time: the kernel spreads them over the two workers
