@@ -32,8 +32,8 @@ from bench.sse_client import ChatResult, percentile
 from chatstream.avro.registry import registry_fetcher
 from chatstream.avro.serde import ConfluentDecoder
 from chatstream.lag import end_offsets
+from pipelines.topics import DISPATCH_HEADER, REQUEST_HEADER
 
-REQUEST_HEADER = "chatstream-request-id"  # gateway.chat.REQUEST_HEADER
 SEGMENTS = ("client -> gateway handler", "gateway -> produce", "Kafka -> job dispatch", "job: provider TTFT",
             "first token -> client")  # fmt: skip
 
@@ -98,7 +98,7 @@ def trace(bootstrap: str, registry_url: str, before: Offsets, after: Offsets, re
     for message in read_between(bootstrap, actions_topic, before[actions_topic], after[actions_topic]):
         headers = dict(message.headers() or [])
         request_id = headers.get(REQUEST_HEADER)
-        if isinstance(request_id, bytes) and headers.get("chatstream-dispatch") == b"request":
+        if isinstance(request_id, bytes) and headers.get(DISPATCH_HEADER) == b"request":
             produced[request_id.decode()] = float(message.timestamp()[1])
     dispatched: dict[str, float] = {}
     for message in read_between(bootstrap, requests_topic, before[requests_topic], after[requests_topic]):

@@ -51,13 +51,12 @@ from gateway.errors import (
 )
 from gateway.http import json_response, read_body, trace_id_of
 from gateway.replies import ReplyReader
+from pipelines.topics import DISPATCH_HEADER, REQUEST_HEADER
 
 log = logging.getLogger(__name__)
 
 CONVERSATION_HEADER = "x-chatstream-conversation-id"
 SESSION_HEADER = "x-chatstream-session-id"
-DISPATCH_HEADER = "chatstream-dispatch"  # request | stop: the job reads these records only
-REQUEST_HEADER = "chatstream-request-id"
 
 
 @dataclass

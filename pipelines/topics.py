@@ -15,6 +15,11 @@ SCALING_SIGNALS = TopicSpec(
 )
 METRICS = TopicSpec("ops.metrics.v1", partitions=3, retention_ms=14 * DAY_MS)
 
+# The chat API's records on chat.actions.v1, marked for the dispatch job (which reads these only,
+# undecoded otherwise): DISPATCH_HEADER is b"request" or b"stop", REQUEST_HEADER the request id.
+DISPATCH_HEADER = "chatstream-dispatch"
+REQUEST_HEADER = "chatstream-request-id"
+
 EVENT_TOPICS = (
     CHAT_ACTIONS,
     AI_REQUESTS,

@@ -53,7 +53,6 @@ def build_dispatch(settings: Settings) -> object:
         partitions=topics[CHAT_ACTIONS.name].partitions,
         web_host=settings.gateway_host,
         web_port=settings.dispatch_port,
-        instance=settings.instance,
     )
 
 

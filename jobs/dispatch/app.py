@@ -47,11 +47,10 @@ from jobs.dispatch.records import (
 )
 from jobs.dispatch.transport import fetch_without_waiting
 from jobs.dispatch.usage import estimate_prompt_tokens
+from pipelines.topics import DISPATCH_HEADER, REQUEST_HEADER
 
 log = logging.getLogger(__name__)
 
-DISPATCH_HEADER = "chatstream-dispatch"
-REQUEST_HEADER = "chatstream-request-id"
 APP_ID = "chatstream-dispatch"
 
 
@@ -85,7 +84,6 @@ class DispatchJob:
         partitions: int,
         web_host: str,
         web_port: int,
-        instance: str,
     ) -> None:
         self.dispatcher = dispatcher
         self.decoder = decoder
@@ -180,9 +178,10 @@ class DispatchJob:
         attempt: Dispatched | None = None
         chunks = 0
         tenant = request.tenant_id
+        streaming = self._pending[tenant]  # the tenant's other answers in flight
+        self._pending[tenant] += 1
         try:
-            usage = self._with_pending(TenantUsage.from_dict(self.usage.get(tenant) or {}), tenant)
-            self._pending[tenant] += 1
+            usage = _with_pending(TenantUsage.from_dict(self.usage.get(tenant) or {}), streaming)
             async with aclosing(self.dispatcher.run(request, usage)) as events:
                 async for event in events:
                     if isinstance(event, Dispatched):
@@ -215,15 +214,6 @@ class DispatchJob:
             self._slots.release()
             self.metrics.in_flight.dec()
 
-    def _with_pending(self, usage: TenantUsage, tenant_id: str) -> TenantUsage:
-        """The tenant's usage counting its answers still streaming as requests of this second:
-        a burst of concurrent requests meets the RPM limit before any of them has finished
-        (their tokens count once they are known)."""
-        pending = self._pending[tenant_id]
-        if not pending:
-            return usage
-        return TenantUsage(usage.minute.add(pending, 0, int(time.time() * 1000)), usage.day, usage.spent_usd)
-
     def _charge(self, tenant_id: str, event: Completed | Failed, partition: int) -> None:
         """Store the tenant's usage with this request's charge, and its changelog record in the
         request's partition. Written by hand: Faust's ``table[key] = value`` takes the partition
@@ -242,6 +232,15 @@ class DispatchJob:
     async def _reply(self, asked: Asked, record: dict[str, Any]) -> None:
         value = self.response_encoder.encode(record)
         await self.responses.send(key=_key(asked), value=value, partition=asked.reply_partition)
+
+
+def _with_pending(usage: TenantUsage, streaming: int) -> TenantUsage:
+    """The tenant's usage counting its answers still streaming as requests of this second:
+    a burst of concurrent requests meets the RPM limit before any of them has finished
+    (their tokens count once they are known)."""
+    if not streaming:
+        return usage
+    return TenantUsage(usage.minute.add(streaming, 0, int(time.time() * 1000)), usage.day, usage.spent_usd)
 
 
 def _key(asked: Asked) -> bytes:

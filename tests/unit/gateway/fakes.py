@@ -14,7 +14,8 @@ from chatstream.avro.catalog import load_catalog
 from chatstream.avro.serde import ConfluentEncoder
 from gateway.app import Gateway, Limits
 from gateway.auth import TokenVerifier, issue_token
-from gateway.chat import DISPATCH_HEADER, REQUEST_HEADER, ChatService
+from gateway.chat import ChatService
+from pipelines.topics import DISPATCH_HEADER, REQUEST_HEADER
 from gateway.errors import KafkaUnavailableError
 from gateway.events import ChatActionShape
 from gateway.metrics import GatewayMetrics
