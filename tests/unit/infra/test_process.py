@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.process import child_pids, last_error_line, log_hint, pid_alive, read_pid, stop_daemon, stop_pid
+from infra.local.process import (
+    child_pids,
+    command_line,
+    last_error_line,
+    log_hint,
+    pid_alive,
+    read_pid,
+    stop_daemon,
+    stop_pid,
+)
 
 IGNORES_SIGTERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
 
@@ -50,8 +59,17 @@ def test_stop_pid_kills_what_ignores_sigterm_after_the_timeout(stubborn: subproc
     assert 0.5 <= time.monotonic() - started < 5
 
 
+def exec_done(pid: int, command: str, timeout_s: float = 10) -> None:
+    """Until ``pid`` runs ``command``: just after fork its command line is still pytest's (a
+    daemon writes its pid file once it runs; a test that writes it at once must wait)."""
+    deadline = time.monotonic() + timeout_s
+    while command not in (command_line(pid) or "") and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_stop_daemon_stops_and_forgets_the_pid_file(tmp_path: Path) -> None:
     with subprocess.Popen(["sleep", "60"]) as child:
+        exec_done(child.pid, "sleep")
         pid_file = tmp_path / "sleep.pid"
         pid_file.write_text(f"{child.pid}\n")
         assert stop_daemon(pid_file, timeout_s=5, expect="sleep")
