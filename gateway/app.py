@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from gateway import openapi
 from gateway.auth import TokenVerifier
 from gateway.chat import ChatService, add_chat_routes
+from gateway.dashboard import add_dashboard
 from gateway.errors import (
     ForbiddenError,
     GatewayError,
@@ -171,6 +172,7 @@ def create_app(gw: Gateway) -> FastAPI:
 
     if gw.chat is not None:
         add_chat_routes(app, gw, gw.chat)
+    add_dashboard(app)
 
     @app.get("/healthz", summary="The process is alive.")
     async def healthz() -> dict[str, str]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack runs on, when it is missing: Java 17+, Maven, a PostgreSQL
-# server. Uses Debian's packages when we are root on a Debian-like system; otherwise prints what
+# server, Node.js 18+ with npm (the dashboard's build) and Chromium (the dashboard's browser
+# test). Uses Debian's packages when we are root on a Debian-like system; otherwise prints what
 # to install and fails. Present tools are left alone.
 set -euo pipefail
 
@@ -18,6 +19,14 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
 fi
 command -v python3 >/dev/null || missing+=("python3")
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=("python3-venv")
+node_ok() {
+  command -v node >/dev/null && command -v npm >/dev/null || return 1
+  local major
+  major=$(node --version | sed -n 's/^v\([0-9]*\).*/\1/p')
+  [ -n "$major" ] && [ "$major" -ge 18 ]
+}
+node_ok || missing+=("nodejs" "npm")
+command -v chromium >/dev/null || missing+=("chromium")
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
