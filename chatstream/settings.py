@@ -61,12 +61,6 @@ class Settings(BaseSettings):
         description="ClickHouse server DSN (http://user:pass@host:8123/db); "
         "unset = the local ClickHouse in the state directory.",
     )
-    clickhouse_server: bool = Field(
-        default=False,
-        description="Run the local ClickHouse as a server (its HTTP interface on port base+123, "
-        "served by chDB's engine) that many processes share; off = embedded chDB, opened by one "
-        "process at a time.",
-    )
     kafka_version: str = Field(default="4.1.1", description="Apache Kafka release to run locally.")
     apicurio_version: str = Field(
         default="3.0.9", description="Apicurio Registry release to run locally."
@@ -247,9 +241,7 @@ class Settings(BaseSettings):
     def clickhouse_url(self) -> str:
         if self.clickhouse_dsn:
             return self.clickhouse_dsn
-        if self.clickhouse_server:
-            return f"http://127.0.0.1:{self.clickhouse_port}/"
-        return f"chdb://{self.state_dir / 'clickhouse'}"
+        return f"http://127.0.0.1:{self.clickhouse_port}/"
 
     def is_local(self, component: Component) -> bool:
         """Whether ``infra up`` runs this component here (no external endpoint configured)."""

@@ -8,19 +8,14 @@ from chatstream.cli.output import console, print_json
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client, connect_postgres
 from infra.db.migrate import maintain_partitions, migrate_clickhouse, migrate_postgres
-from infra.local.clickhouse import require_chdb_free
 
 app = typer.Typer(help="Database migrations and time-partition maintenance.")
 
 
 @app.command()
 def migrate(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
-    """Apply pending migrations to PostgreSQL and ClickHouse, then maintain partitions.
-
-    Embedded chDB is opened by one process at a time: with `chatstream run` up, stop it first
-    (or run everything with CHATSTREAM_CLICKHOUSE_SERVER=1)."""
+    """Apply pending migrations to PostgreSQL and ClickHouse, then maintain partitions."""
     settings: Settings = ctx.obj
-    require_chdb_free(settings)  # before PostgreSQL, so a busy chDB leaves nothing half-applied
     with connect_postgres(settings) as conn:
         pg_done = migrate_postgres(conn)
         partitions = maintain_partitions(conn)

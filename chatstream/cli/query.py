@@ -12,7 +12,6 @@ from chatstream.cli.output import console, print_json
 from chatstream.errors import ChatstreamError
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client, connect_postgres
-from infra.local.clickhouse import require_chdb_free
 
 app = typer.Typer()
 
@@ -22,18 +21,16 @@ class QueryError(ChatstreamError):
 
 
 def run_query(settings: Settings, store: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Columns and rows of ``sql``; ``QueryError`` when the store refuses it, ``ChdbBusyError``
-    when embedded chDB is open in another process."""
+    """Columns and rows of ``sql``; ``QueryError`` when the store refuses it."""
     if store == "clickhouse":
         from clickhouse_connect.driver.exceptions import ClickHouseError
 
-        require_chdb_free(settings)
         client = clickhouse_client(settings)
         try:
             result = client.query(sql)
             return list(result.column_names), [tuple(r) for r in result.result_rows]
         except ClickHouseError as exc:
-            raise QueryError(f"ClickHouse: {_one_line(exc)}") from exc
+            raise QueryError(f"ClickHouse: {_server_said(_one_line(exc))}") from exc
         finally:
             client.close()
     with connect_postgres(settings) as conn:
@@ -49,6 +46,13 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _server_said(message: str) -> str:
+    """The server's own words from clickhouse-connect's wrapper ("Received ClickHouse exception,
+    code: 62, server response: Code: 62. ... (for url http://...)")."""
+    _, found, said = message.partition("server response: ")
+    return said.rsplit(" (for url ", 1)[0] if found else message
+
+
 @app.command()
 def query(
     ctx: typer.Context,
@@ -58,9 +62,7 @@ def query(
 ) -> None:
     """Run one SQL statement against ClickHouse or PostgreSQL and print the rows.
 
-    Embedded chDB is opened by one process at a time: stop `chatstream run` (or its ClickHouse
-    sink) first, or run everything with CHATSTREAM_CLICKHOUSE_SERVER=1 (a local server they
-    share), or point CHATSTREAM_CLICKHOUSE_DSN at a ClickHouse server.
+    Works while the platform runs: the local ClickHouse is served over HTTP to every process.
     """
     if store not in ("clickhouse", "postgres"):
         raise typer.BadParameter("clickhouse or postgres", param_hint="STORE")

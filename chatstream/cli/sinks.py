@@ -60,10 +60,8 @@ def build_sink(settings: Settings, kind: str, registry: SchemaRegistryClient, me
         # a row it cannot encode is logged with a traceback, then raised: the sink narrows and
         # dead-letters it with the message, so the library's own report is noise
         logging.getLogger("clickhouse_connect.driver.transform").setLevel(logging.CRITICAL)
-        # embedded chDB allows one engine path per process: decode in that engine (a handle of
-        # its own); with a server, in an in-memory engine here, sending Native blocks over HTTP
-        embedded = settings.clickhouse_url.startswith("chdb://") and store is None
-        engine = clickhouse_connect.get_client(dsn=settings.clickhouse_url if embedded else "chdb://memory")
+        # decoded in an in-memory chDB engine here; the Native blocks go to the server over HTTP
+        engine = clickhouse_connect.get_client(dsn="chdb://memory")
         # Native blocks in the table's own column types: no conversion on insert
         decoder = EngineDecoder(engine, settings.schema_registry_url, "Native", python, count_fallback(metrics, kind),
                                 column_types=lambda table: column_types(client, table))  # fmt: skip

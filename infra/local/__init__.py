@@ -1,1 +1,1 @@
-"""Run the real Kafka, Apicurio, PostgreSQL and embedded ClickHouse as plain local processes."""
+"""Run the real Kafka, Apicurio, PostgreSQL and ClickHouse (chDB's engine, served over HTTP) as plain local processes."""

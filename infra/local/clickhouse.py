@@ -1,17 +1,15 @@
-"""ClickHouse for chatstream: chDB in-process by default, a local server or a configured one.
+"""ClickHouse for chatstream: chDB's engine served locally, or a configured server.
 
-chDB is a library, not a server: "up" means its data folder exists; it locks that folder, so
-one process at a time opens it. With ``CHATSTREAM_CLICKHOUSE_SERVER`` the same folder is served
-over ClickHouse's HTTP interface by a process of its own (``chdb_server.py``), so the sinks, ad
-hoc queries and dashboards share it. A configured server (``CHATSTREAM_CLICKHOUSE_DSN``) is
-only pinged.
+chDB is ClickHouse's engine as a library, and it locks its data folder: one process at a time
+may open it. So the local stack gives the folder one owner, a process of its own
+(``chdb_server.py``) that serves ClickHouse's own HTTP interface on port base + 123, and every
+other process (the sinks writing, the analytics API, ``chatstream query``, Grafana) is a client
+of it over HTTP, exactly as with a ClickHouse server. A configured server
+(``CHATSTREAM_CLICKHOUSE_DSN``) is only pinged: the same client code, no change.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,8 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from chatstream.settings import Settings, redact_url
-from infra.local.errors import ChdbBusyError
-from infra.local.process import command_line, read_pid, start_daemon, stop_daemon, wait_until
+from infra.local.process import read_pid, start_daemon, stop_daemon, wait_until
 from infra.local.status import ServiceStatus
 
 SERVER_CONFIG = """<clickhouse>
@@ -42,17 +39,17 @@ class ClickHouse:
 
     @property
     def serves(self) -> bool:
-        """Whether this machine runs the ClickHouse server (not chDB in-process, not external)."""
-        return self.settings.is_local("clickhouse") and self.settings.clickhouse_server
+        """Whether this machine serves ClickHouse (chDB's engine) rather than an external server."""
+        return self.settings.is_local("clickhouse")
 
     def fetch(self) -> None:
         """Nothing to download: chDB is a Python dependency."""
 
     def start(self) -> None:
-        if not self.settings.is_local("clickhouse"):
+        if not self.serves:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        if self.serves and not self.running():
+        if not self.running():
             self.home.mkdir(parents=True, exist_ok=True)
             (self.home / "config.xml").write_text(SERVER_CONFIG.format(port=self.settings.clickhouse_port))
             argv = [sys.executable, str(Path(__file__).with_name("chdb_server.py")), str(self.path)]
@@ -64,25 +61,17 @@ class ClickHouse:
         return stop_daemon(self.pid_file, timeout_s=30, expect=str(self.path))
 
     def running(self) -> bool:
-        """The server process is alive (server mode); the data folder exists (embedded chDB)."""
+        """The local server process is alive; an external server answers ``/ping``."""
         if self.serves:
             return read_pid(self.pid_file, expect=str(self.path)) is not None
-        if self.settings.is_local("clickhouse"):
-            return self.path.is_dir()
         return server_ping(self.settings.clickhouse_url)
 
     def healthy(self) -> bool:
-        """The server answers ``/ping``; embedded chDB has nothing to answer."""
-        if self.serves or not self.settings.is_local("clickhouse"):
-            return server_ping(self.settings.clickhouse_url)
-        return True
+        """The server answers ``/ping``."""
+        return server_ping(self.settings.clickhouse_url)
 
     def status(self) -> ServiceStatus:
-        local = self.settings.is_local("clickhouse")
-        if self.serves:
-            detail = "ClickHouse server (chDB's engine)"
-        else:
-            detail = "embedded chDB (in-process)" if local else "ClickHouse server"
+        local = self.serves
         return ServiceStatus(
             name=self.name,
             local=local,
@@ -90,7 +79,7 @@ class ClickHouse:
             endpoint=redact_url(self.settings.clickhouse_url),
             pid=read_pid(self.pid_file, expect=str(self.path)) if self.serves else None,
             log_file=self.log_file if self.serves else None,
-            detail=detail,
+            detail="chDB's engine, serving ClickHouse's HTTP interface" if local else "ClickHouse server",
         )
 
 
@@ -103,52 +92,3 @@ def server_ping(dsn: str) -> bool:
     except httpx.HTTPError:
         return False
     return answer.status_code == 200
-
-
-def status_file_pid(text: str) -> int | None:
-    """The pid in the ``status`` file ClickHouse (and so chDB) writes into its data folder."""
-    match = re.search(r"^PID: (\d+)$", text, re.MULTILINE)
-    return int(match.group(1)) if match else None
-
-
-def chdb_holder(path: Path) -> str | None:
-    """Who has the chDB folder ``path`` open, when another process does (else None).
-
-    ClickHouse's server code, which chDB embeds, holds an exclusive ``flock`` on
-    ``<path>/status`` for as long as the engine is open and writes its pid into that file; a
-    second process that opens the folder fails with an unhelpful "Error initializing
-    EmbeddedServer". Probing the lock (and letting go at once) names the holder instead.
-    """
-    try:
-        fd = os.open(path / "status", os.O_RDONLY)
-    except OSError:
-        return None  # never opened (or gone): nobody holds it
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = status_file_pid(os.read(fd, 4096).decode(errors="replace"))
-            if pid is None:
-                return "another process"
-            command = " ".join((command_line(pid) or "").split())
-            return f"pid {pid}" + (f": {command[:120]}" if command else "")
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-def require_chdb_free(settings: Settings) -> None:
-    """Raise ``ChdbBusyError`` (one line: who, and what to do) when ``settings`` open embedded
-    chDB and another process has its folder open; a no-op for a ClickHouse server."""
-    if not settings.clickhouse_url.startswith("chdb://"):
-        return
-    path = Path(settings.clickhouse_url.removeprefix("chdb://"))
-    holder = chdb_holder(path)
-    if holder is not None:
-        raise ChdbBusyError(
-            f"the embedded ClickHouse (chDB) in {path} is open in another process ({holder}); "
-            "chDB lets one process at a time open it: stop that process (`chatstream run` or its "
-            "ClickHouse sink) and try again, or run everything with CHATSTREAM_CLICKHOUSE_SERVER=1 "
-            "so `chatstream infra up` serves it to every process"
-        )

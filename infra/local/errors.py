@@ -3,8 +3,7 @@
     InfraError
     ├── PrerequisiteError   a tool the stack needs is missing (Java 17+, Maven, PostgreSQL)
     ├── FetchError          Maven could not fetch a service's artifacts
-    ├── ServiceStartError   a service did not come up in time (names its log file)
-    └── ChdbBusyError       the embedded ClickHouse folder is open in another process
+    └── ServiceStartError   a service did not come up in time (names its log file)
 
 Each message is one line meant for a person; the CLI prints it without a stack trace.
 """
@@ -28,7 +27,3 @@ class FetchError(InfraError):
 
 class ServiceStartError(InfraError):
     """A service was started but did not become ready."""
-
-
-class ChdbBusyError(InfraError):
-    """chDB's data folder is locked by another process (one process at a time may open it)."""

@@ -23,7 +23,6 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "CHATSTREAM_REGISTRY_URL": settings.registry_url,
         "CHATSTREAM_POSTGRES_DSN": settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None,
         "CHATSTREAM_CLICKHOUSE_DSN": settings.clickhouse_dsn,
-        "CHATSTREAM_CLICKHOUSE_SERVER": "1" if settings.clickhouse_server else None,
     }
     return env | {name: value for name, value in external.items() if value}
 

@@ -1,5 +1,5 @@
-"""Errors reach the user as one line, never a traceback: bad SQL, embedded chDB held by another
-process, ``infra up`` failing to start a service."""
+"""Errors reach the user as one line, never a traceback: bad SQL, ``infra up`` failing to start
+a service."""
 
 from __future__ import annotations
 
@@ -7,21 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-
-import pytest
 
 from chatstream.settings import Settings
 from tests.integration.conftest import chatstream
-
-_HOLD_CHDB = """
-import sys, time
-import clickhouse_connect
-client = clickhouse_connect.get_client(dsn=sys.argv[1])
-client.query("SELECT 1")
-print("open", flush=True)
-time.sleep(300)
-"""
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -39,32 +27,6 @@ def test_bad_sql_is_one_line_with_the_stores_own_message(running_stack: Settings
 
     line = one_error_line(chatstream(running_stack, "query", "postgres", "SELEC 1", check=False))
     assert line.startswith("error: PostgreSQL: ") and 'syntax error at or near "SELEC"' in line
-
-
-@pytest.fixture
-def chdb_held(running_stack: Settings) -> Iterator[int]:
-    """A process that has the stack's embedded chDB open (as `chatstream run`'s sink would)."""
-    with subprocess.Popen(
-        [sys.executable, "-c", _HOLD_CHDB, running_stack.clickhouse_url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    ) as holder:  # fmt: skip
-        assert holder.stdout is not None and holder.stderr is not None
-        try:
-            if holder.stdout.readline().strip() != "open":
-                holder.kill()
-                pytest.fail(f"the holder could not open chDB: {holder.stderr.read()[-2000:]}")
-            yield holder.pid
-        finally:
-            holder.kill()
-
-
-@pytest.mark.parametrize("command", [("query", "clickhouse", "SELECT 1"), ("db", "migrate")])
-def test_chdb_open_in_another_process_is_one_line_saying_what_to_do(
-    running_stack: Settings, chdb_held: int, command: tuple[str, ...]
-) -> None:
-    line = one_error_line(chatstream(running_stack, *command, check=False))
-    assert f"is open in another process (pid {chdb_held}" in line
-    assert "stop that process" in line and "CHATSTREAM_CLICKHOUSE_SERVER=1" in line
 
 
 def test_infra_up_that_cannot_start_a_service_is_one_line_naming_it_and_its_log(

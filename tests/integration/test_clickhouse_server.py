@@ -1,51 +1,28 @@
-"""The ClickHouse-server path: ``infra up`` with ``CHATSTREAM_CLICKHOUSE_SERVER`` serves ClickHouse's
-HTTP interface (chDB's engine in a process of its own), and the ClickHouse sink writes to it
-over HTTP: Native blocks decoded in an in-memory engine, rows decoded in Python when the engine
-cannot read a flush, refusals from the server narrowed down and dead-lettered, and this test
-reads the server while the sink writes (no folder lock)."""
+"""The local ClickHouse is a server: ``infra up`` serves ClickHouse's HTTP interface (chDB's
+engine in a process of its own), and the ClickHouse sink writes to it over HTTP: Native blocks
+decoded in an in-memory engine, rows decoded in Python when the engine cannot read a flush,
+refusals from the server narrowed down and dead-lettered, and this test reads the server while
+the sink writes (no folder lock)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import clickhouse_connect
-import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from pydantic import SecretStr
 
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.serde import ConfluentEncoder
 from chatstream.lag import end_offsets
 from chatstream.settings import Settings
-from infra.local import stack
 from pipelines.sinks import SINK_TABLES
-from tests.integration.conftest import chatstream
 from tests.integration.test_dead_letters import DLQ, TOPIC, dead_letters_since, run_sink_until_caught_up
 from tests.integration.test_store_refusals import MONTH_MS, action
 
 GOOD = 40
-
-
-@pytest.fixture(scope="module")
-def server(running_stack: Settings) -> Iterator[Settings]:
-    """A second ClickHouse, served over HTTP, beside the test stack's embedded one."""
-    settings = running_stack.model_copy(update={
-        "state_dir": running_stack.state_dir / "with-server",
-        "clickhouse_server": True,
-        "kafka_bootstrap": running_stack.kafka_bootstrap_servers,
-        "registry_url": running_stack.schema_registry_url,
-        "postgres_dsn": SecretStr(running_stack.postgres_url()),
-    })  # fmt: skip
-    stack.up(settings)  # only ClickHouse is local to these settings
-    try:
-        chatstream(settings, "db", "migrate")
-        yield settings
-    finally:
-        assert stack.down(settings) == ["clickhouse"]
 
 
 def start_group_at_end(bootstrap: str, group: str) -> None:
@@ -67,8 +44,8 @@ def produce(settings: Settings, records: list[dict[str, Any]]) -> None:
     assert producer.flush(30) == 0
 
 
-def test_the_clickhouse_sink_writes_to_a_server_over_http(server: Settings, unique: str) -> None:
-    settings = server
+def test_the_clickhouse_sink_writes_to_a_server_over_http(running_stack: Settings, unique: str) -> None:
+    settings = running_stack
     group = f"test-ch-server-{unique}"
     start_group_at_end(settings.kafka_bootstrap_servers, group)
     letters_start = end_offsets(settings.kafka_bootstrap_servers, DLQ)

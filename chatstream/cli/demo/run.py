@@ -5,8 +5,8 @@ the dispatch job) as child processes; synthetic sessions through the real gatewa
 bar; streaming chat completions through the gateway and the dispatch job (the default routing
 config: simulated models), each answer read as it streams; a few deliberately bad requests, and a few corrupt records written straight to Kafka (they must land
 in the dead-letter topic); wait until both sinks have committed everything; stop the platform
-cleanly; count what each store holds. The demo never opens chDB itself: every store query runs
-in a ``chatstream query`` child, so the ClickHouse sink can hold the embedded engine.
+cleanly; count what each store holds (every store query runs in a ``chatstream query`` child,
+as a user would type it).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ def test_local_endpoints_follow_port_base(tmp_path: Path) -> None:
     assert s.kafka_bootstrap_servers == "127.0.0.1:21092"
     assert s.schema_registry_url == "http://127.0.0.1:21081/apis/ccompat/v7"
     assert s.postgres_url() == "postgresql://chatstream:chatstream@127.0.0.1:21432/chatstream"
-    assert s.clickhouse_url == f"chdb://{tmp_path / 'clickhouse'}"
+    assert s.clickhouse_url == "http://127.0.0.1:21123/"  # chDB's engine, served by `infra up`
     assert all(s.is_local(c) for c in ("kafka", "registry", "postgres", "clickhouse"))
 
 
