@@ -36,13 +36,13 @@ export class AnalyticsClient {
 }
 
 async function errorMessage(response) {
+  if (response.status === 404) return `the analytics API is not on this gateway (404 for ${new URL(response.url).pathname})`;
   try {
     const body = await response.json();
     const message = body?.error?.message ?? body?.detail;
-    if (message) return typeof message === 'string' ? message : JSON.stringify(message);
+    if (message) return `${response.status}: ${typeof message === 'string' ? message : JSON.stringify(message)}`;
   } catch {
     // not JSON: fall through to the status line
   }
-  if (response.status === 404) return 'the analytics API is not on this gateway (404)';
   return `${response.status} ${response.statusText}`;
 }

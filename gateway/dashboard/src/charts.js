@@ -103,6 +103,7 @@ export function drawFunnel(card, steps) {
           bottom: 8,
           min: 0,
           max: top,
+          minSize: '18%', // a small last step still has room for its label
           gap: 2,
           label: { position: 'inside', formatter: (p) => `${p.name}  ${formatValue(p.value)}`, fontSize: 11, color: '#fff' },
           data: steps.map((s) => ({ name: s.name, value: s.conversations })),

@@ -1,3 +1,5 @@
+import { formatValue } from './format.js';
+
 // What the dashboard shows: KPI tiles from /overview, and one chart per figure (or pair of
 // figures) from /timeseries/{figure}. `kind` picks the number format when the API's unit does not.
 
@@ -14,11 +16,11 @@ export const KPIS = [
   { key: 'conversations', label: 'Conversations' },
   { key: 'messages', label: 'Messages' },
   { key: 'sessions', label: 'Sessions', sub: (o) => `avg ${fmtSession(o.avg_session_s)}` },
-  { key: 'feedback_ratio', label: 'Feedback 👍 ratio', kind: 'percent', sub: (o) => `${o.feedback_up ?? 0} up · ${o.feedback_down ?? 0} down` },
+  { key: 'feedback_ratio', label: 'Feedback ratio (up)', kind: 'percent', sub: (o) => `${formatValue(o.feedback_up)} up · ${formatValue(o.feedback_down)} down` },
   { key: 'regenerations', label: 'Regenerations', sub: (o) => `${o.generations_stopped ?? 0} stopped` },
   { key: 'ai_requests', label: 'AI requests', sub: (o) => `${o.ai_failed ?? 0} failed` },
   { key: 'error_rate', label: 'Error rate', kind: 'percent' },
-  { key: 'tokens', label: 'Tokens', value: (o) => sumOrNull(o.prompt_tokens, o.completion_tokens), sub: (o) => `${o.prompt_tokens ?? 0} in · ${o.completion_tokens ?? 0} out` },
+  { key: 'tokens', label: 'Tokens', value: (o) => sumOrNull(o.prompt_tokens, o.completion_tokens), sub: (o) => `${formatValue(o.prompt_tokens)} in · ${formatValue(o.completion_tokens)} out` },
   { key: 'cost_usd', label: 'Cost', kind: 'usd' },
   { key: 'latency_p50_ms', label: 'Latency p50', kind: 'ms', sub: (o) => `p95 ${fmtMs(o.latency_p95_ms)} · p99 ${fmtMs(o.latency_p99_ms)}` },
   { key: 'ttft_p50_ms', label: 'TTFT p50', kind: 'ms', sub: (o) => `p95 ${fmtMs(o.ttft_p95_ms)}` },
@@ -29,7 +31,7 @@ export const CHARTS = [
   { id: 'conversations', title: 'Conversations', figures: ['conversations'] },
   { id: 'messages', title: 'Messages per minute', figures: ['messages'], perMinute: true, kind: 'rate' },
   { id: 'sessions', title: 'Sessions started', figures: ['sessions'] },
-  { id: 'feedback_ratio', title: 'Feedback ratio (share 👍)', figures: ['feedback_ratio'], kind: 'percent' },
+  { id: 'feedback_ratio', title: 'Feedback ratio (share of thumbs up)', figures: ['feedback_ratio'], kind: 'percent' },
   { id: 'regenerations', title: 'Regenerations', figures: ['regenerations'] },
   { id: 'model_mix', title: 'Model mix', figures: ['model_mix'], stack: true },
   { id: 'tokens_by_model', title: 'Tokens by model', figures: ['tokens_by_model'], stack: true },

@@ -71,6 +71,10 @@ function showTokenForm(show, why) {
   }
 }
 
+function showPanels(show) {
+  $('#main').hidden = !show; // without a token there is nothing to show, only the form
+}
+
 function schedule() {
   clearTimeout(timer);
   if (!document.hidden && client) timer = setTimeout(refresh, REFRESH_MS);
@@ -104,6 +108,7 @@ async function refresh() {
   const refused = failures.find((e) => e instanceof ApiError && e.status === 401);
   if (refused) {
     client = null;
+    showPanels(false);
     showTokenForm(true, `The API refused the token: ${refused.message}. Give a fresh one.`);
     return;
   }
@@ -179,7 +184,7 @@ async function loadTop(what, q, signal) {
     for (const label of [what.replace(/s$/, ''), ...TOP_COLUMNS.map(([, l]) => l)]) {
       const th = document.createElement('th');
       th.textContent = label;
-      th.className = label === by || (by === 'requests' && label === 'requests') ? 'sorted' : '';
+      th.className = label === by ? 'sorted' : '';
       head.appendChild(th);
     }
     const body = table.createTBody();
@@ -203,9 +208,8 @@ async function loadFunnel(q, signal) {
   try {
     const answer = await client.get('funnel', q, signal);
     const steps = answer.steps ?? [];
-    card.dataset.state = steps.some((s) => s.conversations > 0) ? 'ready' : 'empty';
     drawFunnel(card, steps);
-    noteEmpty(card);
+    setCardState(card, steps.some((s) => s.conversations > 0) ? 'ready' : 'empty');
   } catch (err) {
     failed(card, err);
   }
@@ -278,11 +282,6 @@ function fill(card, content) {
   card.dataset.state = content ? 'ready' : 'empty';
 }
 
-function noteEmpty(card) {
-  card.querySelector('.note')?.remove();
-  if (card.dataset.state === 'empty') card.appendChild(Object.assign(emptyNote(), { className: 'note overlay-note' }));
-}
-
 function emptyNote() {
   const p = document.createElement('p');
   p.className = 'note';
@@ -302,7 +301,8 @@ function failed(card, err) {
 
 function useToken(token) {
   client = token ? new AnalyticsClient(token) : null;
-  showTokenForm(!client, client ? null : 'No token yet: open the link `chatstream dashboard` prints, or paste a token.');
+  showTokenForm(!client, null);
+  showPanels(Boolean(client));
   if (client) refresh();
 }
 
