@@ -128,6 +128,16 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: float = Field(default=40000.0, gt=0, description="Per-tenant burst, events.")
 
+    analytics_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="Longest an analytics API query may run in ClickHouse; beyond, 503.",
+    )  # fmt: skip
+    analytics_max_clients: int = Field(
+        default=4, ge=1,
+        description="ClickHouse clients (and threads) per gateway worker for analytics queries: at most this many "
+        "queries of one worker run at once, the others wait.",
+    )  # fmt: skip
+
     # -- chat API and dispatch --------------------------------------------------------------
     models_file: Path = Field(
         default=REPO_ROOT / "pipelines" / "models.toml",

@@ -27,11 +27,13 @@ def connect_postgres(settings: Settings, *, autocommit: bool = False) -> psycopg
         ) from exc
 
 
-def clickhouse_client(settings: Settings) -> Any:
+def clickhouse_client(settings: Settings, **options: Any) -> Any:
+    """A clickhouse-connect client of the configured server; ``options`` go to ``get_client``
+    (timeouts, session handling, default query settings)."""
     import clickhouse_connect
 
     dsn = settings.clickhouse_url
     try:
-        return clickhouse_connect.get_client(dsn=dsn)
+        return clickhouse_connect.get_client(dsn=dsn, **options)
     except Exception as exc:  # noqa: BLE001 - driver and chDB raise many kinds; translate all
         raise StoreUnavailableError(f"ClickHouse at {redact_url(dsn)} cannot be opened: {exc}") from exc

@@ -18,6 +18,8 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway import openapi
+from gateway.analytics import add_analytics_routes
+from gateway.analytics_store import AnalyticsStore
 from gateway.auth import TokenVerifier
 from gateway.chat import ChatService, add_chat_routes
 from gateway.dashboard import add_dashboard
@@ -55,6 +57,7 @@ class Gateway:
     metrics: GatewayMetrics
     ready_checks: dict[str, Callable[[], bool]]
     chat: ChatService | None = None  # the OpenAI-compatible chat API, when the routing config is there
+    analytics: AnalyticsStore | None = None  # the analytics API's ClickHouse, when configured
 
 
 def parse_events(body: bytes, max_events: int) -> list[Any]:
@@ -114,6 +117,8 @@ def create_app(gw: Gateway) -> FastAPI:
         if gw.chat is not None:
             await asyncio.to_thread(gw.chat.producer.close)
             await asyncio.to_thread(gw.chat.replies.close)
+        if gw.analytics is not None:
+            gw.analytics.close()
 
     app = FastAPI(
         title="chatstream gateway",
@@ -172,6 +177,8 @@ def create_app(gw: Gateway) -> FastAPI:
 
     if gw.chat is not None:
         add_chat_routes(app, gw, gw.chat)
+    if gw.analytics is not None:
+        add_analytics_routes(app, gw.verifier, gw.analytics)
     add_dashboard(app)
 
     @app.get("/healthz", summary="The process is alive.")

@@ -27,10 +27,14 @@ class AuthConfigError(ChatstreamError):
     """The token settings contradict each other."""
 
 
+ADMIN_ROLE = "admin"
+
+
 @dataclass(frozen=True)
 class Identity:
     tenant_id: str
     user_id: str
+    admin: bool = False  # the token's ``roles`` claim holds ``admin``: it may read every tenant's analytics
 
 
 class TokenVerifier:
@@ -78,7 +82,7 @@ class TokenVerifier:
         tenant, user = claims.get(self.tenant_claim), claims.get("sub")
         if not isinstance(tenant, str) or not tenant or not isinstance(user, str) or not user:
             raise UnauthorizedError(f"token lacks the '{self.tenant_claim}' or 'sub' claim")
-        identity = Identity(tenant, user)
+        identity = Identity(tenant, user, admin=ADMIN_ROLE in roles_of(claims))
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[token] = (identity, float(claims["exp"]))
@@ -104,14 +108,27 @@ class TokenVerifier:
         return claims
 
 
+def roles_of(claims: dict[str, Any]) -> set[str]:
+    """The ``roles`` claim: a list of names, or one space-separated string (as OAuth scopes are);
+    anything else grants no role."""
+    roles = claims.get("roles")
+    if isinstance(roles, str):
+        return set(roles.split())
+    if isinstance(roles, list):
+        return {r for r in roles if isinstance(r, str)}
+    return set()
+
+
 def issue_token(
     secret: str, *, tenant: str, user: str, audience: str, issuer: str, ttl_s: int = 3600,
-    tenant_claim: str = "tenant_id", now: float | None = None,
+    tenant_claim: str = "tenant_id", roles: list[str] | None = None, now: float | None = None,
 ) -> str:  # fmt: skip
-    """An HS256 token for local use (``chatstream token``)."""
+    """An HS256 token for local use (``chatstream token``); ``roles``: e.g. ``["admin"]``."""
     issued = int(time.time() if now is None else now)
-    claims = {"sub": user, tenant_claim: tenant, "aud": audience, "iss": issuer,
-              "iat": issued, "exp": issued + ttl_s}  # fmt: skip
+    claims: dict[str, Any] = {"sub": user, tenant_claim: tenant, "aud": audience, "iss": issuer,
+                              "iat": issued, "exp": issued + ttl_s}  # fmt: skip
+    if roles:
+        claims["roles"] = roles
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

@@ -2,6 +2,7 @@
 
     GatewayError                  status, a machine-readable code, a message, optional details
     ├── MalformedRequestError     400 body is not JSON / not an event or a batch
+    ├── InvalidParameterError     400 an analytics query parameter is malformed or out of range
     ├── UnauthorizedError         401 missing, malformed, forged or expired token
     ├── ForbiddenError            403 tenant or user in the body differs from the token's
     ├── PayloadTooLargeError      413 body or batch over the configured limits
@@ -9,6 +10,7 @@
     ├── RateLimitedError          429 the tenant's token bucket is empty (Retry-After)
     ├── KafkaUnavailableError     503 Kafka did not take the request: none of its events is stored
     ├── KafkaOutcomeUnknownError  504 Kafka did not confirm the commit in time: retry, same event ids
+    ├── AnalyticsUnavailableError 503 ClickHouse did not answer an analytics query (down, or over the timeout)
     ├── ModelNotFoundError        404 the chat API's ``model`` is no alias of the routing config
     ├── AnswerFailedError         the dispatch job's FAILED answer: its status says why (429, 502, 504)
     ├── AnswerTimeoutError        504 no answer started (or it fell silent) within the configured time
@@ -68,6 +70,10 @@ class MalformedRequestError(GatewayError):
     status, code = 400, "malformed_request"
 
 
+class InvalidParameterError(GatewayError):
+    status, code = 400, "invalid_parameter"
+
+
 class UnauthorizedError(GatewayError):
     status, code = 401, "unauthorized"
 
@@ -97,6 +103,10 @@ class KafkaUnavailableError(GatewayError):
 
 class KafkaOutcomeUnknownError(GatewayError):
     status, code = 504, "kafka_outcome_unknown"
+
+
+class AnalyticsUnavailableError(GatewayError):
+    status, code = 503, "clickhouse_unavailable"
 
 
 class ModelNotFoundError(GatewayError):

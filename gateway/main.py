@@ -21,6 +21,8 @@ from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
 from chatstream.errors import ChatstreamError
 from chatstream.settings import Settings, load_settings
 from chatstream.topics import Existing
+from chatstream.stores import clickhouse_client
+from gateway.analytics_store import AnalyticsStore
 from gateway.app import EVENTS_TOPIC, Gateway, Limits, create_app
 from gateway.auth import TokenVerifier, local_secret
 from gateway.chat import ChatService
@@ -97,7 +99,19 @@ def build_gateway(settings: Settings, worker: int = 0) -> Gateway:
         ready_checks={"kafka": producer.reachable, "registry": registry_reachable,
                       "topic": lambda: producer.topic_exists(EVENTS_TOPIC) is True},  # fmt: skip
         chat=chat,
+        analytics=build_analytics(settings),
     )
+
+
+def build_analytics(settings: Settings) -> AnalyticsStore:
+    """The analytics API's ClickHouse: clients opened on first use, so the gateway starts (and
+    ingests) while ClickHouse is down; its queries answer 503 meanwhile."""
+
+    def connect(timeout_s: float) -> object:
+        return clickhouse_client(settings, connect_timeout=min(5.0, timeout_s), send_receive_timeout=timeout_s + 5,
+                                 autogenerate_session_id=False)  # fmt: skip
+
+    return AnalyticsStore(connect, max_clients=settings.analytics_max_clients, timeout_s=settings.analytics_timeout_s)
 
 
 def build_chat(settings: Settings, worker: int, encoder: ConfluentEncoder, topics: dict[str, Existing],

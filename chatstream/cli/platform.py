@@ -96,6 +96,7 @@ def token(
     tenant: str = typer.Option(..., help="The tenant the token speaks for."),
     user: str = typer.Option(..., help="The user (the `sub` claim)."),
     ttl_s: int = typer.Option(3600, help="Lifetime in seconds."),
+    admin: bool = typer.Option(False, "--admin", help="Grant the admin role: the analytics API of every tenant."),
 ) -> None:
     """Print a local HS256 bearer token for the gateway."""
     from gateway.auth import issue_token
@@ -106,4 +107,5 @@ def token(
     if secret is None:
         raise typer.BadParameter("tokens are issued by your OIDC provider when CHATSTREAM_JWKS_URL is set")
     print(issue_token(secret, tenant=tenant, user=user, audience=settings.jwt_audience,
-                      issuer=settings.jwt_issuer, ttl_s=ttl_s, tenant_claim=settings.jwt_tenant_claim))  # fmt: skip
+                      issuer=settings.jwt_issuer, ttl_s=ttl_s, tenant_claim=settings.jwt_tenant_claim,
+                      roles=["admin"] if admin else None))  # fmt: skip

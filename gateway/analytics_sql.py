@@ -1,0 +1,282 @@
+"""The analytics API's SQL: one statement per question, built from validated parameters.
+
+Pure: every value a caller chose travels as a ClickHouse server-side parameter (``{name:Type}``),
+never inside the SQL text; the text varies only by which of our own fragments it combines.
+Where each figure comes from:
+
+- per-minute figures, sums and percentiles: ``engagement_windows`` (the engagement job's output)
+  FINAL, ``tenant`` rows, or ``model`` rows when a model is chosen; a window counts when its start
+  is in ``[from, to)``. Percentiles: the windows' latency / TTFT histograms summed bucket by bucket
+  (``sumForEach``), then ``quantilesExactWeighted`` over the buckets' upper bounds, the last
+  (open) bucket standing at the largest value seen, and no percentile above that maximum.
+- active users: ``uniqExact`` over the ``user`` rows (exact over any step); with a model chosen,
+  over ``ai_requests`` (the users that model answered), as user rows carry no model.
+- average session length: ``engagement_sessions`` FINAL, sessions starting in the range.
+- the funnel: ``windowFunnel`` over ``chat_events`` FINAL, per conversation created in the range.
+- retention: ``retention`` over ``user_active_days`` (a materialized view of ``chat_events``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.analytics_params import Scope
+
+# the contract's LATENCY_BOUNDS_MS (pipelines/engagement.py, the engagement job's): bucket i holds
+# values <= bound i and > bound i-1; one more bucket for larger values
+LATENCY_BOUNDS_MS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000,
+                     3000, 4000, 5000, 7500, 10000, 15000, 20000, 30000, 60000, 120000)  # fmt: skip
+
+OVERVIEW_LEVELS = (0.5, 0.95, 0.99)
+SERIES_LEVELS = {"p50": 0.5, "p95": 0.95}
+FUNNEL_STEPS = ("created", "1st message", "2nd message", "3rd+ message", "feedback given")
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A time series the API draws: its unit, how a bucket's value is computed, by what it splits."""
+
+    unit: str
+    value: str  # an aggregate over the windows of one bucket (and series)
+    series: str = "'all'"  # the expression naming a point's series
+    dimension: str | None = None  # which window rows; None: model rows with a model chosen, else tenant rows
+    zero_filled: bool = True  # counts and sums: buckets without data are 0, not absent
+
+
+def _percentile(hist: str, max_ms: str, level: float) -> str:
+    """The ``level`` percentile of summed histograms: NULL when they hold no value."""
+    weighted = f"arrayReduce('quantilesExactWeighted({level})', arrayPushBack({{bounds:Array(Float64)}}, {max_ms}), {hist})"
+    return f"if(arraySum({hist}) = 0, NULL, least(arrayElement({weighted}, 1), {max_ms}))"
+
+
+def _series_percentile(kind: str, level: float) -> str:
+    return _percentile(f"sumForEach({kind}_hist)", f"max({kind}_max_ms)", level)
+
+
+FIGURES: dict[str, Figure] = {
+    "active_users": Figure("users", "uniqExact(tenant_id, user_id)", dimension="user"),
+    "conversations": Figure("conversations", "sum(conversations_created)"),
+    "messages": Figure("messages", "sum(messages_sent)"),
+    "sessions": Figure("sessions", "sum(sessions_started)"),
+    "feedback_ratio": Figure("ratio", "sum(feedback_up) / nullIf(sum(feedback_up) + sum(feedback_down), 0)",
+                             zero_filled=False),  # fmt: skip
+    "regenerations": Figure("regenerations", "sum(regenerations)"),
+    "ai_requests": Figure("requests", "sum(ai_requests)"),
+    "error_rate": Figure("ratio", "sum(ai_failed) / nullIf(sum(ai_requests), 0)", zero_filled=False),
+    "tokens": Figure("tokens", "sum(prompt_tokens + completion_tokens)"),
+    "cost": Figure("usd", "sum(cost_usd)"),
+    "latency_p50": Figure("ms", _series_percentile("latency", 0.5), zero_filled=False),
+    "latency_p95": Figure("ms", _series_percentile("latency", 0.95), zero_filled=False),
+    "ttft_p50": Figure("ms", _series_percentile("ttft", 0.5), zero_filled=False),
+    "ttft_p95": Figure("ms", _series_percentile("ttft", 0.95), zero_filled=False),
+    "model_mix": Figure("ratio", "sum(ai_requests) / nullIf(sum(sum(ai_requests)) OVER (PARTITION BY bucket), 0)",
+                        series="assumeNotNull(model)", dimension="model", zero_filled=False),  # fmt: skip
+    "tokens_by_model": Figure("tokens", "sum(prompt_tokens + completion_tokens)", series="assumeNotNull(model)",
+                              dimension="model"),  # fmt: skip
+    "cost_by_model": Figure("usd", "sum(cost_usd)", series="assumeNotNull(model)", dimension="model"),
+    "cost_by_tenant": Figure("usd", "sum(cost_usd)", series="toString(tenant_id)"),
+}
+
+TOP_ORDER = {"messages": "messages", "tokens": "tokens", "cost": "cost_usd", "requests": "ai_requests"}
+TOP_KEY = {"users": ("user", "user_id"), "models": ("model", "assumeNotNull(model)"),
+           "tenants": (None, "toString(tenant_id)")}  # fmt: skip
+
+
+def _range_parameters(scope: Scope) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"from_ms": scope.from_ms, "to_ms": scope.to_ms}
+    if scope.tenant is not None:
+        parameters["tenant"] = scope.tenant
+    if scope.model is not None:
+        parameters["model"] = scope.model
+    return parameters
+
+
+def _window_filter(scope: Scope, dimension: str | None) -> str:
+    """The WHERE of a query over engagement_windows: which rows, range, tenant, model."""
+    if dimension is None:
+        dimension = "model" if scope.model is not None else "tenant"
+    where = [f"dimension = '{dimension}'",
+             "window_start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')",
+             "window_start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')"]  # fmt: skip
+    if scope.tenant is not None:
+        where.append("tenant_id = {tenant:String}")
+    if scope.model is not None and dimension == "model":
+        where.append("model = {model:String}")
+    return " AND ".join(where)
+
+
+def _ai_users_filter(scope: Scope) -> str:
+    where = ["model = {model:String}",
+             "requested_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')",
+             "requested_at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')"]  # fmt: skip
+    if scope.tenant is not None:
+        where.append("tenant_id = {tenant:String}")
+    return " AND ".join(where)
+
+
+def _active_users(scope: Scope) -> str:
+    if scope.model is not None:
+        return f"SELECT uniqExact(tenant_id, user_id) FROM ai_requests WHERE {_ai_users_filter(scope)}"
+    return f"SELECT uniqExact(tenant_id, user_id) FROM engagement_windows WHERE {_window_filter(scope, 'user')}"
+
+
+def overview(scope: Scope) -> Statement:
+    """One row: the sums, the percentile lists (empty when no value), active users, the
+    average session length in ms (NULL when no session)."""
+    sessions = ["session_start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')",
+                "session_start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')"]  # fmt: skip
+    if scope.tenant is not None:
+        sessions.append("tenant_id = {tenant:String}")
+    if scope.model is not None:
+        sessions.append("has(models, {model:String})")
+    levels = ", ".join(str(level) for level in OVERVIEW_LEVELS)
+
+    def percentiles(kind: str) -> str:
+        weighted = (f"arrayReduce('quantilesExactWeighted({levels})', "
+                    f"arrayPushBack({{bounds:Array(Float64)}}, {kind}_max), {kind}_hist)")  # fmt: skip
+        return f"if(arraySum({kind}_hist) = 0, [], arrayMap(q -> least(q, {kind}_max), {weighted}))"
+
+    sql = f"""
+SELECT conversations, messages, sessions, feedback_up, feedback_down, regenerations, generations_stopped,
+       ai_requests, ai_failed, prompt_tokens, completion_tokens, cost_usd,
+       {percentiles('latency')} AS latency_percentiles,
+       {percentiles('ttft')} AS ttft_percentiles,
+       ({_active_users(scope)}) AS active_users,
+       (SELECT avgOrNull(duration_ms) FROM engagement_sessions FINAL WHERE {' AND '.join(sessions)}) AS avg_session_ms
+FROM (
+    SELECT sum(conversations_created) AS conversations, sum(messages_sent) AS messages,
+           sum(sessions_started) AS sessions, sum(feedback_up) AS feedback_up, sum(feedback_down) AS feedback_down,
+           sum(regenerations) AS regenerations, sum(generations_stopped) AS generations_stopped,
+           sum(ai_requests) AS ai_requests, sum(ai_failed) AS ai_failed, sum(prompt_tokens) AS prompt_tokens,
+           sum(completion_tokens) AS completion_tokens, sum(cost_usd) AS cost_usd,
+           sumForEach(latency_hist) AS latency_hist, max(latency_max_ms) AS latency_max,
+           sumForEach(ttft_hist) AS ttft_hist, max(ttft_max_ms) AS ttft_max
+    FROM engagement_windows FINAL
+    WHERE {_window_filter(scope, None)}
+)"""
+    return Statement(sql, {**_range_parameters(scope), "bounds": [float(b) for b in LATENCY_BOUNDS_MS]})
+
+
+def timeseries(figure: str, scope: Scope, step_s: int) -> Statement:
+    """Rows ``(series, bucket start in epoch seconds, value)``; NULL values are left out.
+    Buckets are aligned to multiples of the step since the epoch."""
+    spec = FIGURES[figure]
+    parameters = {**_range_parameters(scope), "step": step_s}
+    if "{bounds" in spec.value:
+        parameters["bounds"] = [float(b) for b in LATENCY_BOUNDS_MS]
+    if figure == "active_users" and scope.model is not None:  # user rows have no model
+        source = f"ai_requests WHERE {_ai_users_filter(scope)}"
+        bucket = "intDiv(toUnixTimestamp(requested_at), {step:UInt32}) * {step:UInt32}"
+    else:
+        final = "" if spec.dimension == "user" else " FINAL"  # uniqExact needs no collapsing
+        source = f"engagement_windows{final} WHERE {_window_filter(scope, spec.dimension)}"
+        bucket = "intDiv(toUnixTimestamp(window_start), {step:UInt32}) * {step:UInt32}"
+    sql = f"""
+SELECT series, bucket, value FROM (
+    SELECT {spec.series} AS series, {bucket} AS bucket, {spec.value} AS value
+    FROM {source}
+    GROUP BY series, bucket
+)
+WHERE value IS NOT NULL
+ORDER BY series, bucket"""
+    return Statement(sql, parameters)
+
+
+def top(what: str, by: str, scope: Scope, limit: int) -> Statement:
+    """Rows ``(key, tenant, messages, ai_requests, tokens, cost_usd)``, largest first. Users are
+    ranked over the ``user`` rows, which carry no model: ``model`` does not narrow them."""
+    dimension, key = TOP_KEY[what]
+    tenant = "toString(tenant_id)" if what == "users" else "''"
+    group = "key, tenant" if what == "users" else "key"
+    sql = f"""
+SELECT {key} AS key, {tenant} AS tenant, sum(messages_sent) AS messages, sum(ai_requests) AS ai_requests,
+       sum(prompt_tokens + completion_tokens) AS tokens, sum(cost_usd) AS cost_usd
+FROM engagement_windows FINAL
+WHERE {_window_filter(scope, dimension)}
+GROUP BY {group}
+ORDER BY {TOP_ORDER[by]} DESC, key, tenant
+LIMIT {{limit:UInt32}}"""
+    return Statement(sql, {**_range_parameters(scope), "limit": limit})
+
+
+def funnel(scope: Scope) -> Statement:
+    """One row: how many conversations created in the range reached each of ``FUNNEL_STEPS``
+    within it, in order (created, then its 1st, 2nd and 3rd message, then feedback). A message's
+    ordinal in its conversation makes the message steps distinct events."""
+    created = "action = 'CONVERSATION_CREATED'"
+    if scope.model is not None:
+        created += " AND model = {model:String}"
+    where = ["action IN ('CONVERSATION_CREATED', 'MESSAGE_SENT', 'FEEDBACK_GIVEN')",
+             "conversation_id IS NOT NULL",
+             "occurred_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')",
+             "occurred_at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')"]  # fmt: skip
+    if scope.tenant is not None:
+        where.append("tenant_id = {tenant:String}")
+    reached = ", ".join(f"countIf(level >= {i + 1})" for i in range(len(FUNNEL_STEPS)))
+    sql = f"""
+SELECT {reached} FROM (
+    SELECT windowFunnel({{window_ms:UInt64}})(at_ms, {created}, action = 'MESSAGE_SENT' AND ordinal = 1,
+                        action = 'MESSAGE_SENT' AND ordinal = 2, action = 'MESSAGE_SENT' AND ordinal = 3,
+                        action = 'FEEDBACK_GIVEN') AS level
+    FROM (
+        SELECT tenant_id, conversation_id, action, model, toUInt64(toUnixTimestamp64Milli(occurred_at)) AS at_ms,
+               row_number() OVER (PARTITION BY tenant_id, conversation_id, action ORDER BY occurred_at, event_id)
+                   AS ordinal
+        FROM chat_events FINAL
+        WHERE {' AND '.join(where)}
+    )
+    GROUP BY tenant_id, conversation_id
+)"""
+    return Statement(sql, {**_range_parameters(scope), "window_ms": scope.to_ms - scope.from_ms})
+
+
+def retention(scope: Scope, days: tuple[int, ...]) -> Statement:
+    """Rows ``(cohort day, users, [retained on day N for each of days])``: a user's cohort is their
+    first active UTC day within the range; retained on day N means active on cohort + N (which may
+    lie after the range). The model does not narrow retention (activity days carry no model)."""
+    tenant = " AND tenant_id = {tenant:String}" if scope.tenant is not None else ""
+    conditions = ", ".join(f"a.day = c.cohort + {{day{i}:UInt16}}" for i in range(len(days)))
+    sql = f"""
+SELECT cohort, count() AS users, sumForEach(arrayPopFront(reached)) AS retained FROM (
+    SELECT c.cohort AS cohort, retention(a.day = c.cohort, {conditions}) AS reached
+    FROM user_active_days AS a
+    INNER JOIN (
+        SELECT tenant_id, user_id, min(day) AS cohort FROM user_active_days
+        WHERE day >= toDate(fromUnixTimestamp64Milli({{from_ms:Int64}}, 'UTC'))
+          AND day <= toDate(fromUnixTimestamp64Milli({{to_ms:Int64}} - 1, 'UTC')){tenant}
+        GROUP BY tenant_id, user_id
+    ) AS c ON a.tenant_id = c.tenant_id AND a.user_id = c.user_id
+    WHERE a.day >= toDate(fromUnixTimestamp64Milli({{from_ms:Int64}}, 'UTC'))
+      AND a.day <= toDate(fromUnixTimestamp64Milli({{to_ms:Int64}} - 1, 'UTC')) + {{last_day:UInt16}}{tenant.replace('tenant_id', 'a.tenant_id')}
+    GROUP BY a.tenant_id, a.user_id, cohort
+)
+GROUP BY cohort
+ORDER BY cohort"""
+    parameters = {**_range_parameters(scope), "last_day": days[-1], **{f"day{i}": d for i, d in enumerate(days)}}
+    parameters.pop("model", None)
+    return Statement(sql, parameters)
+
+
+def dimensions(scope: Scope) -> Statement:
+    """One row: the sorted tenants and models with windows in the range (within the tenant scope;
+    the model filter does not narrow the lists it is chosen from)."""
+    where = ["dimension IN ('tenant', 'model')",
+             "window_start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')",
+             "window_start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')"]  # fmt: skip
+    if scope.tenant is not None:
+        where.append("tenant_id = {tenant:String}")
+    sql = f"""
+SELECT arraySort(groupUniqArrayIf(toString(tenant_id), dimension = 'tenant')) AS tenants,
+       arraySort(groupUniqArrayIf(assumeNotNull(model), dimension = 'model')) AS models
+FROM engagement_windows
+WHERE {' AND '.join(where)}"""
+    parameters = _range_parameters(scope)
+    parameters.pop("model", None)
+    return Statement(sql, parameters)
