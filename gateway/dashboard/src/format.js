@@ -14,7 +14,8 @@ export function formatValue(value, kind = 'count') {
     case 's':
       return value >= 120 ? `${decimal.format(value / 60)} min` : `${decimal.format(value)} s`;
     case 'usd':
-      return value >= 100 ? `$${whole.format(value)}` : `$${value < 1 ? value.toPrecision(2) : decimal.format(value)}`;
+      if (value === 0) return '$0';
+      return value >= 100 ? `$${whole.format(value)}` : `$${value < 1 ? Number(value.toPrecision(2)) : decimal.format(value)}`;
     case 'rate':
       return decimal.format(value);
     default:

@@ -158,7 +158,10 @@ async function loadChart(spec, q, signal) {
     });
     const kind = spec.kind ?? kindOfUnit(answers[0]?.unit);
     drawTimeSeries(card, { series, kind, stack: spec.stack, fromMs: q.from * 1000, toMs: q.to * 1000, annotations });
-    const hasData = series.some((s) => s.points.some(([, v]) => v !== null && v !== 0));
+    // counts come 0-filled over the range: only a non-zero count is data; a ratio or a
+    // percentile is there only where there was something to divide or rank, 0 included
+    const counted = kind === 'count' || kind === 'rate' || kind === 'usd';
+    const hasData = series.some((s) => s.points.some(([, v]) => v !== null && (!counted || v !== 0)));
     setCardState(card, hasData ? 'ready' : 'empty');
   } catch (err) {
     if (err.name !== 'AbortError') setCardState(card, 'error', err.message);
@@ -190,7 +193,9 @@ async function loadTop(what, q, signal) {
     const body = table.createTBody();
     for (const row of rows) {
       const tr = body.insertRow();
-      tr.insertCell().textContent = row.key;
+      const key = tr.insertCell();
+      key.textContent = row.key;
+      key.title = row.tenant ? `${row.key} (${row.tenant})` : row.key;
       for (const [field, , kind] of TOP_COLUMNS) {
         const td = tr.insertCell();
         td.textContent = formatValue(row[field], kind);
