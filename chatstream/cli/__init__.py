@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from chatstream.cli import bench, db, infra, jobs, platform, query, schemas, topics
+from chatstream.cli import bench, dashboard, db, infra, jobs, platform, query, schemas, topics
 from chatstream.cli.output import err_console
 from chatstream.errors import ChatstreamError
 from chatstream.settings import load_settings
@@ -30,6 +30,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
 app.add_typer(jobs.app, name="job")
 app.registered_commands += platform.app.registered_commands + query.app.registered_commands
+app.registered_commands += dashboard.app.registered_commands
 
 
 @app.callback()

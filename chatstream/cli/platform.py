@@ -30,6 +30,7 @@ def run(
     A component that crashes is restarted after a back-off while the others keep serving."""
     import os
 
+    from chatstream.cli.dashboard import dashboard_hint
     from chatstream.cli.preparation import prepare_platform
     from chatstream.cli.supervisor import COMPONENTS, run_platform
 
@@ -44,6 +45,8 @@ def run(
     readiness = {name: url for name, url in readiness_urls(settings).items() if name in components}
     where = "; ".join(f"{name} at {url.removesuffix('/readyz')}" for name, url in readiness.items())
     console.print(f"chatstream running: {where}; logs in {settings.state_dir / 'logs'}; Ctrl-C stops")
+    if "gateway" in components:
+        console.print(dashboard_hint(settings), soft_wrap=True)
     raise typer.Exit(run_platform(components, log_dir=settings.state_dir / "logs", env=env, readiness=readiness))
 
 

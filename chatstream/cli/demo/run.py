@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from chatstream.cli.dashboard import dashboard_hint
 from chatstream.cli.demo.chats import ChatStats, chat_requests, drive_chats
 from chatstream.cli.demo.driver import DriveStats, drive, send_bad_requests
 from chatstream.cli.demo.traffic import DAY_MS, TrafficModel, bad_requests
@@ -103,6 +104,7 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
             raise DemoError(f"the gateway at {settings.gateway_url} did not get ready; see {settings.state_dir / 'logs'}")
         if chats and not wait_ready(dispatch_url, timeout_s=60, alive=supervisor.running):
             raise DemoError(f"the dispatch job at {dispatch_url} did not get ready; see {settings.state_dir / 'logs'}")
+        console.print(f"Watch it live while the demo runs: {dashboard_hint(settings)}", soft_wrap=True)
         secret = jwt_secret(settings)
         if secret is None:
             raise DemoError("the demo issues local HS256 tokens; unset CHATSTREAM_JWKS_URL")
