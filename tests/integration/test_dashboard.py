@@ -15,13 +15,12 @@ import asyncio
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, Request, sync_playwright
 
-from chatstream.cli.dashboard import dashboard_link
+from chatstream.cli.dashboard import dashboard_address, dashboard_link
 from chatstream.cli.demo.chats import chat_requests, drive_chats
 from chatstream.cli.demo.driver import drive
 from chatstream.cli.demo.traffic import TrafficModel
@@ -137,53 +136,122 @@ def kpi(page: Page, key: str) -> float:
     return float(raw) if raw else 0.0
 
 
-def test_the_dashboard_draws_the_demo_data_and_its_filters_change_it(platform: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def wait_kpi(page: Page, key: str, done: Callable[[float], bool], timeout_s: float = 30) -> float:
+    """Poll a KPI tile from here: the page's CSP (no eval) refuses Playwright's wait_for_function."""
+    deadline = time.monotonic() + timeout_s
+    while not done(value := kpi(page, key)) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    return value
+
+
+@pytest.fixture(scope="module")
+def browser(platform: Settings) -> Iterator[Browser]:
     if CHROMIUM is None:
         pytest.fail("Debian's chromium is not installed: run `make setup` (infra/bootstrap/system-deps.sh installs it)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh tab (its own sessionStorage); the page's script errors fail the test."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert errors == []
+
+
+def test_the_dashboard_draws_the_demo_data_and_its_filters_change_it(
+    platform: Settings, page: Page, capsys: pytest.CaptureFixture[str]
+) -> None:
     link = dashboard_link(platform)  # an admin link: every tenant
     assert "#token=" in link
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(link)
-            # the token left the address bar for the tab's sessionStorage
-            assert "token=" not in page.url
-            assert page.evaluate("sessionStorage.getItem('chatstream.dashboard.token')")
+    in_flight, most_in_flight, overviews = [0], [0], [0]
 
-            for chart in CHARTS:
-                card = page.wait_for_selector(f'#chart-{chart}:not([data-state="loading"])', timeout=60_000)
-                assert card is not None
-                assert card.get_attribute("data-state") == "ready", (chart, card.inner_text())
-                assert int(card.get_attribute("data-points") or 0) > 0, chart
-                assert page.locator(f"#chart-{chart} canvas").count() >= 1, chart
-            page.wait_for_selector('#kpis[data-state="ready"]', timeout=30_000)
-            for table in ("top-users", "top-models", "top-tenants", "retention"):
-                page.wait_for_selector(f'#{table}[data-state="ready"] tbody tr', timeout=30_000)
-            page.wait_for_selector('#funnel[data-state="ready"]', timeout=30_000)
-            all_messages = kpi(page, "messages")
-            assert all_messages > 0
-            assert page.locator("#f-tenant option").count() == 1 + 3  # all tenants, then each
+    def started(request: Request) -> None:
+        if "/v1/analytics/overview" in request.url:
+            in_flight[0] += 1
+            most_in_flight[0] = max(most_in_flight[0], in_flight[0])
 
-            OUTPUT.mkdir(exist_ok=True)
-            shot = OUTPUT / "dashboard.png"
-            page.screenshot(path=str(shot), full_page=True)
+    def ended(request: Request) -> None:
+        if "/v1/analytics/overview" in request.url:
+            in_flight[0] -= 1
+            overviews[0] += 1
 
-            page.select_option("#f-tenant", "tenant-01")
-            # polled from here: the page's CSP (no eval) refuses Playwright's wait_for_function
-            deadline = time.monotonic() + 30
-            while kpi(page, "messages") >= all_messages and time.monotonic() < deadline:
-                page.wait_for_timeout(200)
-            one_tenant = kpi(page, "messages")
-            assert 0 < one_tenant < all_messages
-            assert "tenant=tenant-01" in page.url  # the filters survive a reload
-            page.wait_for_selector('#chart-messages[data-state="ready"]', timeout=30_000)
-            page.screenshot(path=str(OUTPUT / "dashboard-tenant-01.png"), full_page=True)
-        finally:
-            browser.close()
-    assert errors == []
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+    page.goto(link)
+    # the token left the address bar for the tab's sessionStorage
+    assert "token=" not in page.url
+    assert page.evaluate("sessionStorage.getItem('chatstream.dashboard.token')")
+
+    for chart in CHARTS:
+        card = page.wait_for_selector(f'#chart-{chart}:not([data-state="loading"])', timeout=60_000)
+        assert card is not None
+        assert card.get_attribute("data-state") == "ready", (chart, card.inner_text())
+        assert int(card.get_attribute("data-points") or 0) > 0, chart
+        assert page.locator(f"#chart-{chart} canvas").count() >= 1, chart
+    page.wait_for_selector('#kpis[data-state="ready"]', timeout=30_000)
+    for table in ("top-users", "top-models", "top-tenants", "retention"):
+        page.wait_for_selector(f'#{table}[data-state="ready"] tbody tr', timeout=30_000)
+    page.wait_for_selector('#funnel[data-state="ready"]', timeout=30_000)
+    all_messages = kpi(page, "messages")
+    assert all_messages > 0
+    assert page.locator("#f-tenant option").count() == 1 + 3  # all tenants, then each
+    OUTPUT.mkdir(exist_ok=True)
+    shot = OUTPUT / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+
+    # live: it refreshes by itself, one refresh at a time
+    seen = overviews[0]
+    page.wait_for_timeout(12_000)
+    assert overviews[0] >= seen + 2 and most_in_flight[0] == 1, (seen, overviews[0], most_in_flight[0])
+
+    page.select_option("#f-tenant", "tenant-01")
+    one_tenant = wait_kpi(page, "messages", lambda v: v < all_messages)
+    assert 0 < one_tenant < all_messages
+    assert "tenant=tenant-01" in page.url
+    page.wait_for_selector('#chart-messages[data-state="ready"]', timeout=30_000)
+    tenant_shot = OUTPUT / "dashboard-tenant-01.png"
+    page.screenshot(path=str(tenant_shot), full_page=True)
+
+    page.select_option("#f-range", "15m")  # the traffic spans the last 50 minutes
+    assert wait_kpi(page, "messages", lambda v: v < one_tenant) < one_tenant
+
+    page.reload()  # the filters from the address, the token from sessionStorage
+    assert page.input_value("#f-tenant") == "tenant-01" and page.input_value("#f-range") == "15m"
+    page.wait_for_selector('#kpis[data-state="ready"]', timeout=30_000)
+    assert page.locator("#token-form").is_hidden()
     with capsys.disabled():
-        print(f"\ndashboard screenshots: {shot} and {OUTPUT / 'dashboard-tenant-01.png'}")
-    assert Path(shot).stat().st_size > 10_000
+        print(f"\ndashboard screenshots: {shot} and {tenant_shot}")
+    assert shot.stat().st_size > 10_000
+
+
+def test_a_tenant_without_data_sees_the_empty_states(platform: Settings, page: Page) -> None:
+    page.goto(dashboard_link(platform, tenant="tenant-without-traffic"))
+    card = page.wait_for_selector('#chart-messages:not([data-state="loading"])', timeout=60_000)
+    assert card is not None and card.get_attribute("data-state") == "empty"
+    assert "no data in this range yet" in card.inner_text()
+    page.wait_for_selector('#kpis[data-state="empty"]', timeout=30_000)
+    page.wait_for_selector('#top-users[data-state="empty"]', timeout=30_000)
+    assert page.locator("#banner").is_hidden()
+
+
+def test_a_refused_token_asks_for_another(platform: Settings, page: Page) -> None:
+    page.goto(f"{dashboard_address(platform)}#token=not-a-token")
+    page.wait_for_selector("#token-form", state="visible", timeout=30_000)
+    assert "refused the token" in page.inner_text("#banner")
+    assert page.locator("#main").is_hidden()
+    token = dashboard_link(platform).split("#token=", 1)[1]
+    page.fill("#token-input", token)
+    page.click("#token-form button[type=submit]")
+    page.wait_for_selector('#kpis[data-state="ready"]', timeout=30_000)
+    assert page.locator("#token-form").is_hidden()
