@@ -28,8 +28,8 @@ from gateway.analytics_params import Scope
 LATENCY_BOUNDS_MS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000,
                      3000, 4000, 5000, 7500, 10000, 15000, 20000, 30000, 60000, 120000)  # fmt: skip
 
+BOUNDS = [float(b) for b in LATENCY_BOUNDS_MS]
 OVERVIEW_LEVELS = (0.5, 0.95, 0.99)
-SERIES_LEVELS = {"p50": 0.5, "p95": 0.95}
 FUNNEL_STEPS = ("created", "1st message", "2nd message", "3rd+ message", "feedback given")
 
 
@@ -37,6 +37,11 @@ FUNNEL_STEPS = ("created", "1st message", "2nd message", "3rd+ message", "feedba
 class Statement:
     sql: str
     parameters: dict[str, Any]
+
+    @classmethod
+    def of(cls, sql: str, parameters: dict[str, Any]) -> Statement:
+        """The statement with the parameters its placeholders name, and only those."""
+        return cls(sql, {name: value for name, value in parameters.items() if f"{{{name}:" in sql})
 
 
 @dataclass(frozen=True)
@@ -161,16 +166,14 @@ FROM (
     FROM engagement_windows FINAL
     WHERE {_window_filter(scope, None)}
 )"""
-    return Statement(sql, {**_range_parameters(scope), "bounds": [float(b) for b in LATENCY_BOUNDS_MS]})
+    return Statement.of(sql, {**_range_parameters(scope), "bounds": BOUNDS})
 
 
 def timeseries(figure: str, scope: Scope, step_s: int) -> Statement:
     """Rows ``(series, bucket start in epoch seconds, value)``; NULL values are left out.
     Buckets are aligned to multiples of the step since the epoch."""
     spec = FIGURES[figure]
-    parameters = {**_range_parameters(scope), "step": step_s}
-    if "{bounds" in spec.value:
-        parameters["bounds"] = [float(b) for b in LATENCY_BOUNDS_MS]
+    parameters = {**_range_parameters(scope), "step": step_s, "bounds": BOUNDS}
     if figure == "active_users" and scope.model is not None:  # user rows have no model
         source = f"ai_requests WHERE {_ai_users_filter(scope)}"
         bucket = "intDiv(toUnixTimestamp(requested_at), {step:UInt32}) * {step:UInt32}"
@@ -186,7 +189,7 @@ SELECT series, bucket, value FROM (
 )
 WHERE value IS NOT NULL
 ORDER BY series, bucket"""
-    return Statement(sql, parameters)
+    return Statement.of(sql, parameters)
 
 
 def top(what: str, by: str, scope: Scope, limit: int) -> Statement:
@@ -203,7 +206,7 @@ WHERE {_window_filter(scope, dimension)}
 GROUP BY {group}
 ORDER BY {TOP_ORDER[by]} DESC, key, tenant
 LIMIT {{limit:UInt32}}"""
-    return Statement(sql, {**_range_parameters(scope), "limit": limit})
+    return Statement.of(sql, {**_range_parameters(scope), "limit": limit})
 
 
 def funnel(scope: Scope) -> Statement:
@@ -234,34 +237,36 @@ SELECT {reached} FROM (
     )
     GROUP BY tenant_id, conversation_id
 )"""
-    return Statement(sql, {**_range_parameters(scope), "window_ms": scope.to_ms - scope.from_ms})
+    return Statement.of(sql, {**_range_parameters(scope), "window_ms": scope.to_ms - scope.from_ms})
 
 
 def retention(scope: Scope, days: tuple[int, ...]) -> Statement:
     """Rows ``(cohort day, users, [retained on day N for each of days])``: a user's cohort is their
     first active UTC day within the range; retained on day N means active on cohort + N (which may
     lie after the range). The model does not narrow retention (activity days carry no model)."""
+    days_in_range = ("day >= toDate(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')) "
+                     "AND day <= toDate(fromUnixTimestamp64Milli({to_ms:Int64} - 1, 'UTC'))")  # fmt: skip
     tenant = " AND tenant_id = {tenant:String}" if scope.tenant is not None else ""
-    conditions = ", ".join(f"a.day = c.cohort + {{day{i}:UInt16}}" for i in range(len(days)))
+    conditions = ", ".join(f"day = cohort + {{day{i}:UInt16}}" for i in range(len(days)))
     sql = f"""
 SELECT cohort, count() AS users, sumForEach(arrayPopFront(reached)) AS retained FROM (
-    SELECT c.cohort AS cohort, retention(a.day = c.cohort, {conditions}) AS reached
-    FROM user_active_days AS a
+    SELECT tenant_id, user_id, cohort, retention(day = cohort, {conditions}) AS reached
+    FROM (
+        SELECT tenant_id, user_id, day FROM user_active_days
+        WHERE day >= toDate(fromUnixTimestamp64Milli({{from_ms:Int64}}, 'UTC'))
+          AND day <= toDate(fromUnixTimestamp64Milli({{to_ms:Int64}} - 1, 'UTC')) + {{last_day:UInt16}}{tenant}
+    ) AS active
     INNER JOIN (
         SELECT tenant_id, user_id, min(day) AS cohort FROM user_active_days
-        WHERE day >= toDate(fromUnixTimestamp64Milli({{from_ms:Int64}}, 'UTC'))
-          AND day <= toDate(fromUnixTimestamp64Milli({{to_ms:Int64}} - 1, 'UTC')){tenant}
+        WHERE {days_in_range}{tenant}
         GROUP BY tenant_id, user_id
-    ) AS c ON a.tenant_id = c.tenant_id AND a.user_id = c.user_id
-    WHERE a.day >= toDate(fromUnixTimestamp64Milli({{from_ms:Int64}}, 'UTC'))
-      AND a.day <= toDate(fromUnixTimestamp64Milli({{to_ms:Int64}} - 1, 'UTC')) + {{last_day:UInt16}}{tenant.replace('tenant_id', 'a.tenant_id')}
-    GROUP BY a.tenant_id, a.user_id, cohort
+    ) AS cohorts USING (tenant_id, user_id)
+    GROUP BY tenant_id, user_id, cohort
 )
 GROUP BY cohort
 ORDER BY cohort"""
-    parameters = {**_range_parameters(scope), "last_day": days[-1], **{f"day{i}": d for i, d in enumerate(days)}}
-    parameters.pop("model", None)
-    return Statement(sql, parameters)
+    return Statement.of(sql, {**_range_parameters(scope), "last_day": days[-1],
+                              **{f"day{i}": d for i, d in enumerate(days)}})  # fmt: skip
 
 
 def dimensions(scope: Scope) -> Statement:
@@ -277,6 +282,4 @@ SELECT arraySort(groupUniqArrayIf(toString(tenant_id), dimension = 'tenant')) AS
        arraySort(groupUniqArrayIf(assumeNotNull(model), dimension = 'model')) AS models
 FROM engagement_windows
 WHERE {' AND '.join(where)}"""
-    parameters = _range_parameters(scope)
-    parameters.pop("model", None)
-    return Statement(sql, parameters)
+    return Statement.of(sql, _range_parameters(scope))

@@ -88,3 +88,19 @@ def test_the_bearer_scheme_is_case_insensitive(scheme: str) -> None:
 def test_an_oversized_token_is_refused_before_decoding() -> None:
     with pytest.raises(UnauthorizedError, match="longer than"):
         VERIFIER.verify(bearer("x" * 1_000_000))
+
+
+@pytest.mark.parametrize(
+    ("roles", "admin"),
+    [(None, False), (["admin"], True), (["viewer", "admin"], True), ("admin ops", True), (["viewer"], False),
+     ("administrator", False), ({"admin": True}, False), ([1, "x"], False)],
+)  # fmt: skip
+def test_the_roles_claim_makes_an_admin(roles: object, admin: bool) -> None:
+    identity = VERIFIER.verify(bearer(jwt.encode(claims(roles=roles), SECRET, algorithm="HS256")))
+    assert identity == Identity("acme", "alice", admin=admin)
+
+
+def test_issued_tokens_carry_the_admin_role_only_when_asked() -> None:
+    assert VERIFIER.verify(bearer(token(roles=["admin"]))).admin
+    assert not VERIFIER.verify(bearer(token())).admin
+    assert "roles" not in jwt.decode(token(), options={"verify_signature": False})
