@@ -2,6 +2,7 @@
 // this one finished (never two at once; a filter change aborts the one in flight and starts
 // anew). Panels keep their last data while a refresh runs, so the page does not flicker.
 import './style.css';
+import { normalizeAnnotations } from './annotations.js';
 import { AnalyticsClient, ApiError } from './api.js';
 import { createCard, drawFunnel, drawTimeSeries, EMPTY_TEXT, setCardState } from './charts.js';
 import { CHARTS, KPIS, RANGES } from './figures.js';
@@ -254,26 +255,8 @@ async function loadRetention(q, signal) {
   }
 }
 
-// Annotation items may name their time in any of a few fields (epoch ms, epoch s or ISO 8601).
-function annotationTime(item) {
-  const raw = item.at ?? item.occurred_at ?? item.detected_at ?? item.window_end ?? item.timestamp ?? item.time;
-  if (typeof raw === 'number') return raw < 1e12 ? raw * 1000 : raw;
-  const parsed = Date.parse(raw);
-  return Number.isNaN(parsed) ? null : parsed;
-}
-
-function annotationLabel(item, group) {
-  return String(item.label ?? item.kind ?? item.metric ?? item.reason ?? item.description ?? (group === 'scaling' ? 'scaling' : 'anomaly'));
-}
-
 async function loadAnnotations(q, signal) {
-  const answer = await client.get('annotations', q, signal);
-  const out = {};
-  for (const group of ['anomalies', 'scaling']) {
-    out[group] = (answer[group] ?? [])
-      .map((item) => ({ at: annotationTime(item), label: annotationLabel(item, group) }))
-      .filter((item) => item.at !== null);
-  }
+  const out = normalizeAnnotations(await client.get('annotations', q, signal));
   const note = $('#annotations');
   const count = out.anomalies.length + out.scaling.length;
   note.hidden = count === 0;

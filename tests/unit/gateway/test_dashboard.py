@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -9,6 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.dashboard import add_dashboard
+
+DASHBOARD_DIR = Path(__file__).parents[3] / "gateway" / "dashboard"
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +58,7 @@ async def test_a_missing_build_says_how_to_make_it(tmp_path: Path) -> None:
 
 
 def test_the_built_page_loads_only_local_files() -> None:
-    source = (Path(__file__).parents[3] / "gateway" / "dashboard" / "src" / "index.html").read_text()
+    source = (DASHBOARD_DIR / "src" / "index.html").read_text()
     assert "/dashboard/assets/dashboard.js" in source and "/dashboard/assets/dashboard.css" in source
     assert "http://" not in source and "https://" not in source
 
@@ -64,3 +68,14 @@ async def test_assets_stay_inside_the_build(dist: Path) -> None:
     async with client(dist) as c:
         answer = await c.get("/dashboard/assets/..%2F..%2Fsecret.txt")
     assert answer.status_code == 404
+
+
+def test_the_pages_own_modules_pass_their_node_tests() -> None:
+    """Token handling, annotation parsing and number formats, under Node's test runner."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed (make setup installs it)")
+    done = subprocess.run([node, "--test", "test/"], cwd=DASHBOARD_DIR, capture_output=True, text=True, timeout=120,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "# fail 0" in done.stdout
