@@ -214,8 +214,9 @@ async function loadFunnel(q, signal) {
   try {
     const answer = await client.get('funnel', q, signal);
     const steps = answer.steps ?? [];
-    drawFunnel(card, steps);
-    setCardState(card, steps.some((s) => s.conversations > 0) ? 'ready' : 'empty');
+    const hasData = steps.some((s) => s.conversations > 0);
+    drawFunnel(card, hasData ? steps : []);
+    setCardState(card, hasData ? 'ready' : 'empty');
   } catch (err) {
     failed(card, err);
   }
