@@ -215,6 +215,15 @@ def test_the_dashboard_draws_the_demo_data_and_its_filters_change_it(
     page.wait_for_timeout(12_000)
     assert overviews[0] >= seen + 2 and most_in_flight[0] == 1, (seen, overviews[0], most_in_flight[0])
 
+    all_requests = kpi(page, "ai_requests")
+    models = [o for o in page.locator("#f-model option").evaluate_all("os => os.map(o => o.value)") if o]
+    assert len(models) == len(CHAT_ALIASES), models  # one deployment model per alias
+    page.select_option("#f-model", models[0])
+    one_model = wait_kpi(page, "ai_requests", lambda v: v < all_requests)
+    assert 0 < one_model < all_requests
+    page.select_option("#f-model", "")
+    assert wait_kpi(page, "ai_requests", lambda v: v == all_requests) == all_requests
+
     page.select_option("#f-tenant", "tenant-01")
     one_tenant = wait_kpi(page, "messages", lambda v: v < all_messages)
     assert 0 < one_tenant < all_messages
