@@ -10,6 +10,9 @@ import { formatTime, formatValue, kindOfUnit } from './format.js';
 import { forgetToken, saveToken, takeTokenFromLocation } from './token.js';
 
 const REFRESH_MS = 5000;
+// the heavier panels (rankings, funnel, retention, filter lists) every third refresh, and
+// whenever the filters change
+const FULL_EVERY = 3;
 const $ = (selector) => document.querySelector(selector);
 
 const filters = { tenant: $('#f-tenant'), model: $('#f-model'), range: $('#f-range'), by: $('#f-by') };
@@ -17,6 +20,7 @@ let client = null;
 let inFlight = null; // the AbortController of the running refresh
 let timer = null;
 let annotations = { anomalies: [], scaling: [] };
+let refreshes = 0; // since the last full refresh
 
 const cards = new Map();
 for (const spec of CHARTS) cards.set(spec.id, createCard($('#charts'), spec.id, spec.title));
@@ -78,13 +82,14 @@ function showPanels(show) {
 
 function schedule() {
   clearTimeout(timer);
-  if (!document.hidden && client) timer = setTimeout(refresh, REFRESH_MS);
+  if (!document.hidden && client) timer = setTimeout(() => refresh(refreshes % FULL_EVERY === 0), REFRESH_MS);
 }
 
-async function refresh() {
+async function refresh(full = true) {
   clearTimeout(timer);
   inFlight?.abort();
   if (!client) return;
+  refreshes = full ? 1 : refreshes + 1;
   const controller = new AbortController();
   inFlight = controller;
   const q = query();
@@ -95,14 +100,15 @@ async function refresh() {
     if (err.name !== 'AbortError') failures.push(err);
   });
   annotations = await guard(loadAnnotations(q, signal)) ?? annotations;
-  await Promise.all([
-    guard(loadDimensions(q, signal)),
-    guard(loadOverview(q, signal)),
-    ...CHARTS.map((spec) => guard(loadChart(spec, q, signal))),
-    ...['users', 'models', 'tenants'].map((what) => guard(loadTop(what, q, signal))),
-    guard(loadFunnel(q, signal)),
-    guard(loadRetention(q, signal)),
-  ]);
+  const heavy = full
+    ? [
+        guard(loadDimensions(q, signal)),
+        ...['users', 'models', 'tenants'].map((what) => guard(loadTop(what, q, signal))),
+        guard(loadFunnel(q, signal)),
+        guard(loadRetention(q, signal)),
+      ]
+    : [];
+  await Promise.all([guard(loadOverview(q, signal)), ...CHARTS.map((spec) => guard(loadChart(spec, q, signal))), ...heavy]);
   if (inFlight !== controller) return; // a newer refresh took over
   inFlight = null;
   $('#live').dataset.state = failures.length ? 'error' : 'ok';
@@ -317,5 +323,5 @@ $('#token-forget').addEventListener('click', () => {
   useToken(null);
 });
 $('#token-button').addEventListener('click', () => showTokenForm($('#token-form').hidden, null));
-document.addEventListener('visibilitychange', () => (document.hidden ? clearTimeout(timer) : refresh()));
+document.addEventListener('visibilitychange', () => (document.hidden ? clearTimeout(timer) : refresh(false)));
 useToken(takeTokenFromLocation(location, history, sessionStorage));
