@@ -1,6 +1,6 @@
-// The dashboard: filters → one refresh of every panel → the next refresh a few seconds after
-// this one finished (never two at once; a filter change aborts the one in flight and starts
-// anew). Panels keep their last data while a refresh runs, so the page does not flicker.
+// The dashboard: filters → a refresh of the panels → the next refresh a few seconds after this
+// one finished (never two at once; a filter change aborts the one in flight and starts anew).
+// Panels keep their last data while a refresh runs, so the page does not flicker.
 import './style.css';
 import { normalizeAnnotations } from './annotations.js';
 import { AnalyticsClient, ApiError } from './api.js';
