@@ -48,7 +48,7 @@ function sumOrNull(a, b) {
 }
 
 function fmtMs(v) {
-  return v == null ? '–' : `${Math.round(v)} ms`;
+  return formatValue(v, 'ms');
 }
 
 function fmtSession(s) {

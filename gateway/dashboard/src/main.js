@@ -267,7 +267,11 @@ async function loadAnnotations(q, signal) {
   const note = $('#annotations');
   const count = out.anomalies.length + out.scaling.length;
   note.hidden = count === 0;
-  note.textContent = count ? `Marked on the charts: ${out.anomalies.length} anomalies (red), ${out.scaling.length} scaling signals (purple).` : '';
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  note.textContent = count
+    ? `Marked on the charts: ${plural(out.anomalies.length, 'anomaly', 'anomalies')} (red), ` +
+      `${plural(out.scaling.length, 'scaling signal', 'scaling signals')} (purple).`
+    : '';
   return out;
 }
 
