@@ -97,16 +97,25 @@ def derive_engagement(clickhouse: Callable[..., Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def platform(running_stack: Settings, clickhouse: Callable[..., Any]) -> Iterator[Settings]:
+def gateway(running_stack: Settings) -> Iterator[Component]:
+    component = Component(running_stack, "gateway").start()
+    try:
+        wait_gateway_ready(running_stack, component)
+        yield component
+    finally:
+        if component.running():
+            component.stop()
+
+
+@pytest.fixture(scope="module")
+def platform(running_stack: Settings, gateway: Component, clickhouse: Callable[..., Any]) -> Iterator[Settings]:
     """The gateway, the ClickHouse sink and the dispatch job, with the demo's traffic landed:
     ~1,500 chat actions of three tenants over the last 50 minutes and 30 streamed chats now."""
     settings = running_stack
-    components = [Component(settings, "gateway").start(), Component(settings, "sink", "clickhouse").start(),
-                  Component(settings, "job", "dispatch").start()]  # fmt: skip
+    components = [Component(settings, "sink", "clickhouse").start(), Component(settings, "job", "dispatch").start()]
     try:
-        wait_gateway_ready(settings, components[0])
         dispatch_url = f"http://127.0.0.1:{settings.dispatch_port}"
-        assert wait_ready(dispatch_url, timeout_s=90, alive=components[2].running), components[2].log_tail()
+        assert wait_ready(dispatch_url, timeout_s=90, alive=components[1].running), components[1].log_tail()
         secret = local_secret(settings.state_dir)
 
         def token_for(tenant: str, user: str) -> str:
@@ -122,7 +131,7 @@ def platform(running_stack: Settings, clickhouse: Callable[..., Any]) -> Iterato
         assert chats.completed >= 25, chats.failed
         for topic in (CHAT_ACTIONS.name, AI_RESPONSES.name):
             lags = wait_caught_up(settings.kafka_bootstrap_servers, [CONSUMER_GROUPS["clickhouse"]], topic, timeout_s=120)
-            assert not any(lags.values()), (topic, lags, components[1].log_tail())
+            assert not any(lags.values()), (topic, lags, components[0].log_tail())
         derive_engagement(clickhouse)
         yield settings
     finally:
@@ -264,3 +273,22 @@ def test_a_refused_token_asks_for_another(platform: Settings, page: Page) -> Non
     page.click("#token-form button[type=submit]")
     page.wait_for_selector('#kpis[data-state="ready"]', timeout=30_000)
     assert page.locator("#token-form").is_hidden()
+
+
+def test_the_page_keeps_its_data_through_a_gateway_outage_and_recovers(platform: Settings, gateway: Component,
+                                                                       page: Page) -> None:  # fmt: skip
+    page.goto(dashboard_link(platform))
+    page.wait_for_selector('#kpis[data-state="ready"]', timeout=60_000)
+    messages = kpi(page, "messages")
+    assert gateway.stop() == 0
+    try:
+        page.wait_for_selector('#live[data-state="error"]', timeout=30_000)
+        assert "the gateway did not answer" in page.inner_text("#banner")
+        assert kpi(page, "messages") == messages  # the last figures stay on screen
+        assert page.get_attribute("#chart-messages", "data-state") == "error"
+    finally:
+        gateway.start()
+        wait_gateway_ready(platform, gateway)
+    page.wait_for_selector("#banner", state="hidden", timeout=30_000)  # the next refresh answers
+    page.wait_for_selector('#chart-messages[data-state="ready"]', timeout=30_000)
+    assert kpi(page, "messages") == messages
