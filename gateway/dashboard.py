@@ -8,6 +8,7 @@ the bearer token the user gives it (``/dashboard#token=...``; the fragment never
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -44,7 +45,7 @@ def add_dashboard(app: FastAPI, dist_dir: Path = DIST_DIR) -> None:
 
     async def page(_request: Request) -> Response:
         if not index.is_file():
-            return HTMLResponse(MISSING.format(dist=dist_dir), status_code=503, headers=HEADERS)
+            return HTMLResponse(MISSING.format(dist=html.escape(str(dist_dir))), status_code=503, headers=HEADERS)
         return FileResponse(index, media_type="text/html", headers=HEADERS)
 
     async def asset(request: Request) -> Response:
