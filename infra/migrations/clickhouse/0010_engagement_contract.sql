@@ -19,7 +19,7 @@ ALTER TABLE engagement_windows
     DROP COLUMN IF EXISTS latency_p95_ms,
     DROP COLUMN IF EXISTS ttft_p50_ms;
 
-ALTER TABLE engagement_windows MODIFY TTL toDateTime(window_start) + INTERVAL 400 DAY;
+ALTER TABLE engagement_windows MODIFY TTL window_start + INTERVAL 400 DAY;
 
 CREATE TABLE IF NOT EXISTS engagement_sessions
 (
@@ -39,4 +39,5 @@ CREATE TABLE IF NOT EXISTS engagement_sessions
 ENGINE = ReplacingMergeTree(inserted_at)
 PARTITION BY toYYYYMM(session_start)
 ORDER BY (tenant_id, session_start, event_id)
-TTL toDateTime(session_start) + INTERVAL 400 DAY;
+TTL session_start + INTERVAL 400 DAY
+SETTINGS non_replicated_deduplication_window = 1000;

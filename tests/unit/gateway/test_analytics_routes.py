@@ -142,5 +142,7 @@ def test_every_analytics_route_is_in_the_openapi_document() -> None:
     for path in ("overview", "timeseries/{figure}", "top/{what}", "funnel", "retention", "dimensions", "annotations"):
         operation = paths[f"/v1/analytics/{path}"]["get"]
         assert {"200", "400", "401", "403", "503"} <= set(operation["responses"]), path
-        assert {"from", "to", "tenant", "model"} <= {p["name"] for p in operation["parameters"]}, path
+        names = [p["name"] for p in operation["parameters"]]
+        assert {"from", "to", "tenant", "model"} <= set(names) and len(names) == len(set(names)), path
+        assert "422" not in operation["responses"], path
     assert "latency_p95" in str(paths["/v1/analytics/timeseries/{figure}"]["get"]["parameters"])

@@ -68,14 +68,14 @@ def test_percentiles_weigh_the_histograms_bucket_bounds_up_to_the_largest_value(
     statement = sql.overview(SCOPES[0])
     assert statement.parameters["bounds"] == [float(b) for b in sql.LATENCY_BOUNDS_MS]
     assert len(sql.LATENCY_BOUNDS_MS) == 26
-    assert "quantilesExactWeighted(0.5, 0.95, 0.99)" in statement.sql and "sumForEach(latency_hist)" in statement.sql
+    assert "quantilesExactWeighted(0.5, 0.95, 0.99)" in statement.sql and "sum(latency_hist[27])" in statement.sql
     assert "arrayPushBack({bounds:Array(Float64)}, latency_max)" in statement.sql
 
 
 def test_funnel_and_retention_use_clickhouse_functions_over_the_range() -> None:
     funnel = sql.funnel(SCOPES[3])
-    assert "windowFunnel({window_ms:UInt64})" in funnel.sql and funnel.parameters["window_ms"] == 3_600_000
-    assert "action = 'CONVERSATION_CREATED' AND model = {model:String}" in funnel.sql
+    assert f"arrayReduce('windowFunnel({sql.FUNNEL_WINDOW_MS})'" in funnel.sql and "FROM chat_events" in funnel.sql
+    assert "minIf(at_ms, action = 'CONVERSATION_CREATED' AND model = {model:String})" in funnel.sql
     retention = sql.retention(SCOPES[3], (2, 5))
     assert "retention(day = cohort, day = cohort + {day0:UInt16}, day = cohort + {day1:UInt16})" in retention.sql
     assert (retention.parameters["day0"], retention.parameters["day1"], retention.parameters["last_day"]) == (2, 5, 5)
@@ -87,3 +87,8 @@ def test_every_figure_has_a_unit_and_buckets_by_the_step(figure: str) -> None:
     statement = sql.timeseries(figure, SCOPES[0], 600)
     assert sql.FIGURES[figure].unit and statement.parameters["step"] == 600
     assert "* {step:UInt32} AS bucket" in statement.sql
+
+
+def test_the_histogram_bounds_are_the_engagement_jobs() -> None:
+    engagement = pytest.importorskip("pipelines.engagement")  # the engagement job's branch
+    assert engagement.LATENCY_BOUNDS_MS == sql.LATENCY_BOUNDS_MS
