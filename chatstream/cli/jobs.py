@@ -65,3 +65,32 @@ def dispatch(ctx: typer.Context) -> None:
     job = build_dispatch(ctx.obj)
     assert isinstance(job, DispatchJob)
     run_worker(job)
+
+
+@app.command()
+def engagement(
+    ctx: typer.Context,
+    jobmanager: str | None = typer.Option(
+        None, "--jobmanager", metavar="HOST:PORT",
+        help="Submit to this Flink cluster's REST endpoint instead of a local MiniCluster "
+        "[env: CHATSTREAM_ENGAGEMENT_JOBMANAGER].",
+    ),
+    restore: bool = typer.Option(
+        True, "--restore/--no-restore", help="Resume from the newest retained checkpoint, if any."
+    ),
+) -> None:
+    """Aggregate chat activity into engagement windows, sessions and late events (PyFlink SQL,
+    exactly once). Ctrl-C or SIGTERM cancels the job; its checkpoints stay, and the next start
+    resumes from the newest. Settings: CHATSTREAM_ENGAGEMENT_* (see jobs/engagement/config.py)."""
+    import logging
+
+    from jobs.engagement.app import run
+    from jobs.engagement.config import EngagementSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("jobs.engagement").setLevel(logging.INFO)  # PyFlink's import lowers the root to WARNING
+    job = EngagementSettings()
+    overrides: dict[str, object] = {"restore": restore}
+    if jobmanager is not None:
+        overrides["jobmanager"] = jobmanager
+    raise typer.Exit(run(ctx.obj, job.model_copy(update=overrides)))
