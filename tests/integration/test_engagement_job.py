@@ -225,7 +225,7 @@ def engagement_job(running_stack: Settings) -> Iterator[tuple[Component, str]]:
         assert job.stop(timeout_s=60) == 0, job.log_tail()
 
 
-def _window(record: dict[str, Any]) -> dict[str, Any]:
+def window_row(record: dict[str, Any]) -> dict[str, Any]:
     row = {key: record[key] for key in (
         "dimension", "tenant_id", "model", "user_id", "active_users", "active_conversations", "sessions_started",
         "conversations_created", "messages_sent", "regenerations", "generations_stopped", "feedback_up",
@@ -264,7 +264,7 @@ def test_every_window_and_session_equals_the_reference_and_late_events_are_repor
 
     ids = [str(r["event_id"]) for r in got]
     assert len(ids) == len(set(ids)), "a window was emitted twice"
-    assert {str(r["event_id"]): _window(r) for r in got} == windows
+    assert {str(r["event_id"]): window_row(r) for r in got} == windows
 
     session_rows = {str(r["event_id"]): {
         "user_id": r["user_id"], "session_start": ms(r["session_start"]), "session_end": ms(r["session_end"]),
