@@ -241,6 +241,13 @@ def test_every_window_and_session_equals_the_reference_and_late_events_are_repor
     running_stack: Settings, engagement_job: tuple[Component, str], request: pytest.FixtureRequest
 ) -> None:
     job, group = engagement_job
+    check_against_the_reference(running_stack, job, group, request)
+
+
+def check_against_the_reference(running_stack: Settings, job: Component, group: str,
+                                request: pytest.FixtureRequest) -> None:  # fmt: skip
+    """The fixed event set through the running ``job`` (consumer group ``group``); every output
+    checked against the reference."""
     tenant = f"engagement-{uuid.uuid4().hex[:8]}"
     wire = Wire(running_stack, tenant)
     request.addfinalizer(wire.close)
