@@ -238,16 +238,17 @@ def window_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_window_and_session_equals_the_reference_and_late_events_are_reported(
-    running_stack: Settings, engagement_job: tuple[Component, str], request: pytest.FixtureRequest
+    running_stack: Settings, engagement_job: tuple[Component, str], request: pytest.FixtureRequest,
+    clickhouse: Callable[..., Any],
 ) -> None:
     job, group = engagement_job
-    check_against_the_reference(running_stack, job, group, request)
+    check_against_the_reference(running_stack, job, group, request, clickhouse=clickhouse)
 
 
 def check_against_the_reference(running_stack: Settings, job: Component, group: str,
-                                request: pytest.FixtureRequest) -> None:  # fmt: skip
+                                request: pytest.FixtureRequest, clickhouse: Callable[..., Any] | None = None) -> None:  # fmt: skip
     """The fixed event set through the running ``job`` (consumer group ``group``); every output
-    checked against the reference."""
+    checked against the reference, and with ``clickhouse``, landed by the real ClickHouse sink."""
     tenant = f"engagement-{uuid.uuid4().hex[:8]}"
     wire = Wire(running_stack, tenant)
     request.addfinalizer(wire.close)
@@ -291,3 +292,31 @@ def check_against_the_reference(running_stack: Settings, job: Component, group: 
         for topic in ("analytics.engagement.v1", "analytics.sessions.v1", "analytics.late_events.v1"):
             assert client.get_versions(f"{topic}-value") == [1], topic
             assert client.get_latest_version(f"{topic}-value").schema.schema_str == catalog[topic].canonical
+
+    if clickhouse is not None:
+        landed_in_clickhouse(running_stack, clickhouse, tenant, windows, len(sessions), len(late))
+
+
+def landed_in_clickhouse(settings: Settings, clickhouse: Callable[..., Any], tenant: str,
+                         windows: dict[str, dict[str, Any]], sessions: int, late: int) -> None:  # fmt: skip
+    """The generic ClickHouse sink lands the three topics in their tables, one row per id."""
+    counts = ("query", f"SELECT (SELECT count() FROM engagement_windows FINAL WHERE tenant_id = '{tenant}'), "
+              f"(SELECT count() FROM engagement_sessions FINAL WHERE tenant_id = '{tenant}'), "
+              f"(SELECT count() FROM late_events FINAL WHERE tenant_id = '{tenant}')", None)  # fmt: skip
+    sink = Component(settings, "sink", "clickhouse", "--group", f"test-engagement-ch-{uuid.uuid4().hex[:6]}").start()
+    try:
+        sink.wait_for_output("draining", timeout_s=120)
+        deadline = time.monotonic() + 90
+        while clickhouse(counts) != [[len(windows), sessions, late]] and time.monotonic() < deadline:
+            time.sleep(2)
+    finally:
+        assert sink.stop(timeout_s=60) == 0, sink.log_tail()
+    assert clickhouse(counts) == [[len(windows), sessions, late]]
+    rows = clickhouse(("query", "SELECT toString(event_id), dimension, model, user_id, messages_sent, ai_requests, "
+                       "prompt_tokens, cost_usd, latency_hist, ttft_hist, engagement_score "
+                       f"FROM engagement_windows FINAL WHERE tenant_id = '{tenant}'", None))  # fmt: skip
+    assert {r[0]: r[1:] for r in rows} == {
+        i: [w["dimension"], w["model"], w["user_id"] if w["dimension"] == "user" else "", w["messages_sent"],
+            w["ai_requests"], w["prompt_tokens"], w["cost_usd"], w["latency_hist"], w["ttft_hist"], w["engagement_score"]]
+        for i, w in windows.items()
+    }  # fmt: skip
