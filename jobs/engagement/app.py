@@ -23,8 +23,8 @@ from infra.local.flink import FlinkConnectors
 from jobs.engagement.checkpoints import newest_checkpoint
 from jobs.engagement.config import EngagementSettings
 from jobs.engagement.errors import ConnectorJarsError, JobSubmitError
-from jobs.engagement.sql import JobSpec, KafkaTable, source_schemas, statements
-from pipelines.engagement import LATE_TOPIC, SESSIONS_TOPIC, WINDOWS_TOPIC
+from jobs.engagement.sql import JobSpec, KafkaTable, activity_reader, statements
+from pipelines.engagement import LATE_TOPIC, SESSIONS_TOPIC, SOURCES, WINDOWS_TOPIC
 from pipelines.topics import AI_RESPONSES, CHAT_ACTIONS
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def connector_jars(settings: Settings) -> list[Path]:
 def job_spec(settings: Settings, job: EngagementSettings) -> JobSpec:
     """The tables and figures of the job, from the contracts on disk and the settings."""
     catalog = load_catalog()
-    actions, responses = source_schemas(catalog[CHAT_ACTIONS.name].schema, catalog[AI_RESPONSES.name].schema)
+    reader = activity_reader(catalog[CHAT_ACTIONS.name].schema, catalog[AI_RESPONSES.name].schema)
     startup: dict[str, str] = {"scan.startup.mode": job.startup_mode}
     if job.startup_mode == "timestamp":
         startup["scan.startup.timestamp-millis"] = str(job.startup_timestamp_ms or 0)
@@ -84,8 +84,7 @@ def job_spec(settings: Settings, job: EngagementSettings) -> JobSpec:
         })  # fmt: skip
 
     return JobSpec(
-        actions=KafkaTable(CHAT_ACTIONS.name, actions, {**source, "topic": CHAT_ACTIONS.name}),
-        responses=KafkaTable(AI_RESPONSES.name, responses, {**source, "topic": AI_RESPONSES.name}),
+        activity=KafkaTable(";".join(SOURCES), reader, {**source, "topic": ";".join(SOURCES)}),
         windows=sink(WINDOWS_TOPIC),
         sessions=sink(SESSIONS_TOPIC),
         late=sink(LATE_TOPIC),

@@ -5,11 +5,13 @@ Lateness, one design for every output:
 * The watermark trails the largest event time seen by ``out_of_orderness + allowed_lateness``:
   a window is emitted once, when the watermark passes its end, and it is final. Nothing is
   re-emitted, so every window's event id names one row for good.
-* Both sources are unioned into one ``activity`` stream first; one filter on it splits events by
-  ``CURRENT_WATERMARK`` of that same operator: an event at or behind it goes to the late topic,
-  every other one to the windows. The window operators sit downstream of that filter and see its
+* Both topics are read by ONE source (``activity_reader``: one Avro reader schema resolves a chat
+  action and an AI response alike), so there is one watermark. A filter right after the source
+  splits events by its ``CURRENT_WATERMARK``: an event at or behind it goes to the late topic,
+  every other one to the windows. The window operators sit downstream and see that source's
   watermarks, never a later one, so no event both lands in a window and is reported late, and no
-  event is dropped silently.
+  event is dropped silently. (With a source per topic, an idle source's events could be behind
+  the other's watermark at the windows yet not behind their own: dropped unreported.)
 * ``table.exec.source.idle-timeout`` lets an idle partition (or an idle source) stop holding the
   watermark back.
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.engagement.avro_types import column_ddl, project
+from jobs.engagement.errors import SchemaMappingError
 from pipelines.engagement import LATENCY_BOUNDS_MS, PRINCIPAL, WINDOW_S
 
 ACTIONS_FIELDS = {
@@ -55,8 +58,7 @@ class KafkaTable:
 class JobSpec:
     """Everything the SQL depends on, resolved from the settings by the wiring."""
 
-    actions: KafkaTable
-    responses: KafkaTable
+    activity: KafkaTable
     windows: KafkaTable
     sessions: KafkaTable
     late: KafkaTable
@@ -87,8 +89,10 @@ def _millis_between(start: str, end: str) -> str:
 
 
 def create_table(name: str, table: KafkaTable, *, watermark_ms: int | None = None) -> str:
-    """``CREATE TEMPORARY TABLE`` for ``table``: columns from its (projected) contract."""
+    """``CREATE TEMPORARY TABLE`` for ``table``: columns from its (projected) contract; a source
+    (with ``watermark_ms``) also gets the topic each record came from."""
     extra = [] if watermark_ms is None else [
+        "`source_topic` STRING METADATA FROM 'topic' VIRTUAL",
         f"WATERMARK FOR `occurred_at` AS `occurred_at` - {_interval(watermark_ms)}"]  # fmt: skip
     prefix = "value." if "value.format" in table.options else ""
     options = {**table.options, f"{prefix}avro-confluent.schema": json.dumps(table.schema)}
@@ -113,13 +117,16 @@ def _bucket(column: str, bounds: Sequence[int] = LATENCY_BOUNDS_MS) -> str:
     return f"CASE WHEN {column} IS NULL THEN CAST(NULL AS INT) {whens} ELSE {len(bounds)} END"
 
 
+# A NOT NULL field of a nullable row (model_switched.to_model) is typed NOT NULL by the planner,
+# which then cuts a COALESCE short after it: read it under a CASE, which is nullable.
 ACTIVITY_VIEW = f"""
 CREATE TEMPORARY VIEW activity AS
-SELECT event_id, occurred_at AS ts, tenant_id, user_id, conversation_id, trace_id, client,
-  'chat.actions.v1' AS source_topic, 1 AS is_action, 0 AS is_answer,
-  CAST(COALESCE(message_sent.model, regenerate_requested.model, conversation_created.model) AS STRING) AS model,
+SELECT event_id, occurred_at AS ts, tenant_id, user_id, conversation_id, trace_id, client, source_topic,
+  CASE WHEN action IS NOT NULL THEN 1 ELSE 0 END AS is_action,
+  CASE WHEN kind IS NOT NULL THEN 1 ELSE 0 END AS is_answer,
+  CAST(COALESCE(message_sent.model, regenerate_requested.model, conversation_created.model, model) AS STRING) AS model,
   CAST(COALESCE(message_sent.model, regenerate_requested.model, conversation_created.model,
-    model_switched.to_model) AS STRING) AS named_model,
+    CASE WHEN model_switched IS NOT NULL THEN model_switched.to_model END, model) AS STRING) AS named_model,
   {_flag("action = 'SESSION_STARTED'")} AS session_started,
   {_flag("action = 'CONVERSATION_CREATED'")} AS conversation_created_n,
   {_flag("action = 'MESSAGE_SENT'")} AS message_sent_n,
@@ -127,22 +134,15 @@ SELECT event_id, occurred_at AS ts, tenant_id, user_id, conversation_id, trace_i
   {_flag("action = 'GENERATION_STOPPED'")} AS stopped,
   {_flag("action = 'FEEDBACK_GIVEN' AND feedback_given.rating = 'UP'")} AS feedback_up,
   {_flag("action = 'FEEDBACK_GIVEN' AND feedback_given.rating = 'DOWN'")} AS feedback_down,
-  0 AS completed, 0 AS failed, CAST(0 AS BIGINT) AS prompt_tokens, CAST(0 AS BIGINT) AS completion_tokens,
-  CAST(0 AS DOUBLE) AS cost_usd, CAST(NULL AS BIGINT) AS latency_ms, CAST(NULL AS BIGINT) AS ttft_ms
-FROM chat_actions
-UNION ALL
-SELECT event_id, occurred_at AS ts, tenant_id, user_id, conversation_id, trace_id, client,
-  'ai.responses.v1' AS source_topic, 0 AS is_action, 1 AS is_answer,
-  CAST(model AS STRING) AS model, CAST(model AS STRING) AS named_model,
-  0, 0, 0, 0, 0, 0, 0,
   {_flag("kind = 'COMPLETED'")} AS completed, {_flag("kind = 'FAILED'")} AS failed,
-  CASE WHEN kind = 'COMPLETED' THEN CAST(COALESCE(prompt_tokens, 0) AS BIGINT) ELSE CAST(0 AS BIGINT) END,
-  CASE WHEN kind = 'COMPLETED' THEN CAST(COALESCE(completion_tokens, 0) AS BIGINT) ELSE CAST(0 AS BIGINT) END,
-  CASE WHEN kind = 'COMPLETED' THEN COALESCE(cost_usd, CAST(0 AS DOUBLE)) ELSE CAST(0 AS DOUBLE) END,
-  CASE WHEN kind = 'COMPLETED' THEN latency_ms END,
-  CASE WHEN kind = 'COMPLETED' THEN time_to_first_token_ms END
-FROM ai_responses
-WHERE kind IN ('COMPLETED', 'FAILED')
+  CASE WHEN kind = 'COMPLETED' THEN CAST(COALESCE(prompt_tokens, 0) AS BIGINT) ELSE CAST(0 AS BIGINT) END AS prompt_tokens,
+  CASE WHEN kind = 'COMPLETED' THEN CAST(COALESCE(completion_tokens, 0) AS BIGINT) ELSE CAST(0 AS BIGINT) END
+    AS completion_tokens,
+  CASE WHEN kind = 'COMPLETED' THEN COALESCE(cost_usd, CAST(0 AS DOUBLE)) ELSE CAST(0 AS DOUBLE) END AS cost_usd,
+  CASE WHEN kind = 'COMPLETED' THEN latency_ms END AS latency_ms,
+  CASE WHEN kind = 'COMPLETED' THEN time_to_first_token_ms END AS ttft_ms
+FROM chat_activity
+WHERE action IS NOT NULL OR kind IN ('COMPLETED', 'FAILED')
 """
 
 ON_TIME_VIEW = f"""
@@ -273,8 +273,7 @@ WHERE watermark_at IS NOT NULL AND ts <= watermark_at
 def statements(spec: JobSpec) -> tuple[list[str], list[str]]:
     """(DDL to execute first, INSERTs to run together as one job)."""
     ddl = [
-        create_table("chat_actions", spec.actions, watermark_ms=spec.watermark_delay_ms),
-        create_table("ai_responses", spec.responses, watermark_ms=spec.watermark_delay_ms),
+        create_table("chat_activity", spec.activity, watermark_ms=spec.watermark_delay_ms),
         create_table("engagement_windows", spec.windows),
         create_table("engagement_sessions", spec.sessions),
         create_table("late_events", spec.late),
@@ -283,3 +282,22 @@ def statements(spec: JobSpec) -> tuple[list[str], list[str]]:
         ON_TIME,
     ]
     return ddl, [windows_insert(), sessions_insert(spec.session_gap_ms), LATE_INSERT]
+
+
+def activity_reader(actions: Mapping[str, Any], responses: Mapping[str, Any]) -> dict[str, Any]:
+    """One reader schema for both topics: the envelope fields (the same in every contract) first,
+    then what the job reads of either, each nullable with a null default, so Avro resolves a
+    chat action and an AI response alike (the fields of the other topic read as null)."""
+    a, r = source_schemas(actions, responses)
+    if a["fields"][:ENVELOPE] != r["fields"][:ENVELOPE]:
+        raise SchemaMappingError("chat.actions.v1 and ai.responses.v1 no longer share their envelope fields")
+    fields = list(a["fields"][:ENVELOPE])
+    for field in [*a["fields"][ENVELOPE:], *r["fields"][ENVELOPE:]]:
+        avro_type = field["type"]
+        nullable = isinstance(avro_type, list) and "null" in avro_type
+        fields.append({"name": field["name"], "type": avro_type if nullable else ["null", avro_type], "default": None})
+    return {"type": "record", "name": "ChatActivity", "namespace": a.get("namespace", ""), "fields": fields}
+
+
+ENVELOPE = 7
+"""event_id, occurred_at, tenant_id, user_id, conversation_id, trace_id, client: read from both topics."""

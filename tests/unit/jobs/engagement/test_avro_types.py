@@ -10,7 +10,7 @@ import pytest
 from chatstream.avro.catalog import load_catalog
 from jobs.engagement.avro_types import columns, flink_type, project
 from jobs.engagement.errors import SchemaMappingError
-from jobs.engagement.sql import ACTIONS_FIELDS, RESPONSES_FIELDS, source_schemas
+from jobs.engagement.sql import ACTIONS_FIELDS, RESPONSES_FIELDS, activity_reader, source_schemas
 
 CATALOG = load_catalog()
 
@@ -67,3 +67,14 @@ def test_the_outputs_are_written_as_avro_java_prints_them(topic: str) -> None:
     for field in schema["fields"]:
         assert list(field) == [key for key in order if key in field], field["name"]
     assert CATALOG[topic].canonical.isascii()
+
+
+def test_one_reader_schema_holds_both_topics_the_other_topics_fields_null_by_default() -> None:
+    """Avro Java (Flink's) resolves it against either writer; the integration tests read both through it."""
+    reader = activity_reader(CATALOG["chat.actions.v1"].schema, CATALOG["ai.responses.v1"].schema)
+    names = [f["name"] for f in reader["fields"]]
+    assert names == list(ACTIONS_FIELDS) + list(RESPONSES_FIELDS)[7:]
+    for field in reader["fields"][7:]:
+        assert field["type"][0] == "null" and field["default"] is None, field["name"]
+    assert [name for name, _ in columns(reader)] == names
+    fastavro.parse_schema(reader)
