@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     apicurio_version: str = Field(
         default="3.0.9", description="Apicurio Registry release to run locally."
     )
+    flink_kafka_connector_version: str = Field(
+        default="5.0.0-2.2", description="Flink's Kafka SQL connector (for the installed apache-flink 2.2)."
+    )
+    flink_format_version: str = Field(
+        default="2.2.0", description="Flink's avro-confluent SQL format (flink-sql-avro-confluent-registry)."
+    )
     java: str = Field(default="java", description="The Java 17+ executable for Kafka and Apicurio.")
     maven: str = Field(default="mvn", description="The Maven executable that fetches the jars.")
     jvm_heap_mb: int = Field(default=512, ge=128, description="Heap of each local JVM service.")

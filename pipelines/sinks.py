@@ -2,12 +2,13 @@
 
 Tables name their mapping in ``connectors/mappings/``; the topics are ``pipelines/topics.py``'s.
 ``ai.responses.v1`` lands as ``ai_requests`` (one row per request, its events collapsed into it)
-and ``ai.requests.v1`` as ``ai_attempts`` (one row per attempt).
+and ``ai.requests.v1`` as ``ai_attempts`` (one row per attempt). The engagement job's windows,
+sessions and late events land in ClickHouse only.
 """
 
 from __future__ import annotations
 
-from pipelines.topics import AI_REQUESTS, AI_RESPONSES, CHAT_ACTIONS
+from pipelines.topics import AI_REQUESTS, AI_RESPONSES, CHAT_ACTIONS, ENGAGEMENT, LATE_EVENTS, SESSIONS
 
 _TABLES = (
     (CHAT_ACTIONS.name, "chat_events"),
@@ -15,8 +16,15 @@ _TABLES = (
     (AI_REQUESTS.name, "ai_attempts"),
 )
 
+# The engagement job's outputs are product analytics only: ClickHouse.
+_ENGAGEMENT_TABLES = (
+    (ENGAGEMENT.name, "engagement_windows"),
+    (SESSIONS.name, "engagement_sessions"),
+    (LATE_EVENTS.name, "late_events"),
+)
+
 SINK_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "clickhouse": _TABLES,
+    "clickhouse": _TABLES + _ENGAGEMENT_TABLES,
     "postgres": _TABLES,
 }
 """Per sink: (topic, table) pairs."""

@@ -8,6 +8,8 @@ CHAT_ACTIONS = TopicSpec("chat.actions.v1", partitions=6, retention_ms=7 * DAY_M
 AI_REQUESTS = TopicSpec("ai.requests.v1", partitions=6, retention_ms=7 * DAY_MS)
 AI_RESPONSES = TopicSpec("ai.responses.v1", partitions=6, retention_ms=3 * DAY_MS)
 ENGAGEMENT = TopicSpec("analytics.engagement.v1", partitions=3, retention_ms=30 * DAY_MS)
+SESSIONS = TopicSpec("analytics.sessions.v1", partitions=3, retention_ms=30 * DAY_MS)
+LATE_EVENTS = TopicSpec("analytics.late_events.v1", partitions=3, retention_ms=30 * DAY_MS)
 ANOMALIES = TopicSpec("ops.anomalies.v1", partitions=3, retention_ms=14 * DAY_MS)
 # Keyed by scaling target: compaction keeps each target's latest signal for controllers.
 SCALING_SIGNALS = TopicSpec(
@@ -25,6 +27,8 @@ EVENT_TOPICS = (
     AI_REQUESTS,
     AI_RESPONSES,
     ENGAGEMENT,
+    SESSIONS,
+    LATE_EVENTS,
     ANOMALIES,
     SCALING_SIGNALS,
     METRICS,

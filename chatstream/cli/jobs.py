@@ -65,3 +65,39 @@ def dispatch(ctx: typer.Context) -> None:
     job = build_dispatch(ctx.obj)
     assert isinstance(job, DispatchJob)
     run_worker(job)
+
+
+@app.command()
+def engagement(
+    ctx: typer.Context,
+    jobmanager: str | None = typer.Option(
+        None, "--jobmanager", metavar="HOST:PORT",
+        help="Submit to this Flink cluster's REST endpoint instead of a local MiniCluster "
+        "(or set CHATSTREAM_ENGAGEMENT_JOBMANAGER).",
+    ),
+    restore: bool = typer.Option(
+        True, "--restore/--no-restore", help="Resume from the newest retained checkpoint, if any."
+    ),
+) -> None:
+    """Aggregate chat activity into engagement windows, sessions and late events (PyFlink SQL,
+    exactly once). Ctrl-C or SIGTERM cancels the job; its checkpoints stay, and the next start
+    resumes from the newest. Settings: CHATSTREAM_ENGAGEMENT_* (see jobs/engagement/config.py)."""
+    import logging
+
+    from jobs.engagement.app import run
+    from jobs.engagement.config import EngagementSettings
+    from pipelines.engagement import LATE_TOPIC, SESSIONS_TOPIC, SOURCES, WINDOWS_TOPIC
+
+    if jobmanager is not None:
+        host, _, port = jobmanager.rpartition(":")
+        if not host or not port.isdigit():
+            raise typer.BadParameter("expected HOST:PORT of the cluster's REST endpoint", param_hint="--jobmanager")
+    settings: Settings = ctx.obj
+    TopicAdmin(settings.kafka_bootstrap_servers, timeout_s=10).require([*SOURCES, WINDOWS_TOPIC, SESSIONS_TOPIC, LATE_TOPIC])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("jobs.engagement").setLevel(logging.INFO)  # PyFlink's import lowers the root to WARNING
+    job = EngagementSettings()
+    overrides: dict[str, object] = {"restore": restore}
+    if jobmanager is not None:
+        overrides["jobmanager"] = jobmanager
+    raise typer.Exit(run(settings, job.model_copy(update=overrides)))

@@ -22,11 +22,11 @@ def readiness_urls(settings: Settings) -> dict[str, str]:
 @app.command()
 def run(
     ctx: typer.Context,
-    only: list[str] = typer.Option(None, "--only", help="Run just these: gateway, sink-clickhouse, sink-postgres, dispatch."),
+    only: list[str] = typer.Option(None, "--only", help="Run just these: gateway, sink-clickhouse, sink-postgres, dispatch, engagement."),
     setup: bool = typer.Option(True, "--setup/--no-setup", help="First migrate, apply topics and register "
                                "schemas (idempotent); --no-setup when a deployment step does it."),
 ) -> None:
-    """Run the gateway, the sinks and the dispatch job (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0).
+    """Run the gateway, the sinks, the dispatch job and the engagement job (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0).
     A component that crashes is restarted after a back-off while the others keep serving."""
     import os
 

@@ -31,6 +31,7 @@ COMPONENTS: dict[str, list[str]] = {
     "sink-clickhouse": ["sink", "clickhouse"],
     "sink-postgres": ["sink", "postgres"],
     "dispatch": ["job", "dispatch"],
+    "engagement": ["job", "engagement"],
 }
 
 

@@ -13,7 +13,9 @@ whose highest value wins when copies of one row differ elsewhere. For most table
 event; for ``ai_requests`` it is a request, which all its events collapse into.
 
 One module per table: ``base`` (``Mapping`` and the expressions the mappings share),
-``chat_events``, ``ai_requests``, ``ai_attempts``.
+``chat_events``, ``ai_requests``, ``ai_attempts``, and the engagement job's ``engagement_windows``,
+``engagement_sessions``, ``late_events`` (ClickHouse only: their rows are derived, deterministic
+and collapse by id, so the tables replace by ``inserted_at``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from connectors.mappings.ai_attempts import AI_ATTEMPT_COLUMNS, AI_ATTEMPT_KEY, 
 from connectors.mappings.ai_requests import AI_REQUEST_COLUMNS, AI_REQUEST_KEY, AI_REQUESTS, STATUS, ai_request_row
 from connectors.mappings.base import FIRST_MS, LAST_MS, Mapping, Row, not_null, require, within_years
 from connectors.mappings.chat_events import CHAT_EVENT_COLUMNS, CHAT_EVENT_KEY, CHAT_EVENTS, chat_event_row
+from connectors.mappings.engagement_sessions import ENGAGEMENT_SESSIONS, engagement_session_row
+from connectors.mappings.engagement_windows import ENGAGEMENT_WINDOWS, engagement_window_row
+from connectors.mappings.late_events import LATE_EVENTS, late_event_row
 
-MAPPINGS = {m.table: m for m in (CHAT_EVENTS, AI_REQUESTS, AI_ATTEMPTS)}
+MAPPINGS = {m.table: m for m in (CHAT_EVENTS, AI_REQUESTS, AI_ATTEMPTS, ENGAGEMENT_WINDOWS, ENGAGEMENT_SESSIONS,
+                                 LATE_EVENTS)}  # fmt: skip
 """Every mapping by its table: ``pipelines/sinks.py`` names tables, the CLI looks them up here."""
 
 __all__ = [
@@ -36,6 +42,9 @@ __all__ = [
     "CHAT_EVENTS",
     "CHAT_EVENT_COLUMNS",
     "CHAT_EVENT_KEY",
+    "ENGAGEMENT_SESSIONS",
+    "ENGAGEMENT_WINDOWS",
+    "LATE_EVENTS",
     "FIRST_MS",
     "LAST_MS",
     "MAPPINGS",
@@ -45,6 +54,9 @@ __all__ = [
     "ai_attempt_row",
     "ai_request_row",
     "chat_event_row",
+    "engagement_session_row",
+    "engagement_window_row",
+    "late_event_row",
     "not_null",
     "require",
     "within_years",

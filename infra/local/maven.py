@@ -64,3 +64,17 @@ def classpath_intact(classpath_file: Path) -> bool:
     except OSError:
         return False
     return bool(jars) and all(Path(jar).exists() for jar in jars)
+
+
+def copy_dependencies(maven: str, project: str, properties: dict[str, str], out_dir: Path) -> list[Path]:
+    """Copy the jars of ``infra/maven/<project>/pom.xml`` into ``out_dir``; return them, sorted."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pom = POMS / project / "pom.xml"
+    _run(
+        maven,
+        ["-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={out_dir}",
+         *(f"-D{key}={value}" for key, value in properties.items())],
+        f"{project} ({', '.join(properties.values())})",
+        cwd=pom.parent,
+    )  # fmt: skip
+    return sorted(out_dir.glob("*.jar"))

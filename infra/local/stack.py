@@ -10,6 +10,7 @@ check within ``HEALTH_TIMEOUT_S`` is stopped by its pid and started again.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import psycopg
 from chatstream.settings import Component, Settings
 from infra.local.clickhouse import ClickHouse
 from infra.local.errors import InfraError, PrerequisiteError, ServiceStartError
+from infra.local.flink import FlinkConnectors
 from infra.local.kafka import LocalKafka
 from infra.local.postgres import LocalPostgres
 from infra.local.prereqs import postgres_bindir, require_java, require_maven
@@ -163,6 +165,10 @@ def up(
         on_step(f"fetching {service.name} (cached after the first download)")
         with reported(service):
             service.fetch()
+    connectors = FlinkConnectors(settings)
+    if not connectors.present() and shutil.which(settings.maven):
+        on_step("fetching flink connectors (cached after the first download)")
+        connectors.fetch()  # the engagement job fetches them itself where Maven is not here
     repaired = {}
     for service in services:
         reason = ensure(service, health_timeout_s=health_timeout_s, on_step=on_step)

@@ -82,3 +82,22 @@ def test_unreachable_registry_is_a_clear_error() -> None:
     with ContractRegistry("http://127.0.0.1:9/apis/ccompat/v7") as registry:
         with pytest.raises(RegistryError, match="not reachable"):
             registry.check(contract)
+
+
+def test_the_engagement_contract_evolved_backward_compatibly_from_its_first_version(
+    running_stack: Settings, tmp_path: Path, unique: str, request: pytest.FixtureRequest
+) -> None:
+    """analytics.engagement.v1 gained the engagement job's columns with defaults: the registry
+    (BACKWARD_TRANSITIVE) takes it over the version first published (kept in tests/integration/contracts)."""
+    registry = ContractRegistry(running_stack.schema_registry_url)
+    request.addfinalizer(registry.close)
+    topic = f"test.engagement{unique}.v1"
+    first, now = tmp_path / "first", tmp_path / "now"
+    first.mkdir()
+    now.mkdir()
+    shutil.copy(Path(__file__).parent / "contracts" / "analytics.engagement.v1.first.avsc", first / f"{topic}.avsc")
+    shutil.copy(load_catalog()["analytics.engagement.v1"].path, now / f"{topic}.avsc")
+    v1 = registry.register(load_contract(first / f"{topic}.avsc"))
+    current = load_contract(now / f"{topic}.avsc")
+    assert registry.check(current).state == "compatible"
+    assert registry.register(current).version == v1.version + 1

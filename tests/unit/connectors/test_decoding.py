@@ -22,7 +22,17 @@ from chatstream.avro.serde import ConfluentDecoder
 from connectors.clickhouse_sink import column_types
 from connectors.decoding import EngineDecoder, PythonDecoder
 from connectors.errors import MappingError
-from connectors.mappings import AI_ATTEMPTS, AI_REQUESTS, CHAT_EVENTS, FIRST_MS, LAST_MS, Mapping
+from connectors.mappings import (
+    AI_ATTEMPTS,
+    AI_REQUESTS,
+    CHAT_EVENTS,
+    ENGAGEMENT_SESSIONS,
+    ENGAGEMENT_WINDOWS,
+    FIRST_MS,
+    LAST_MS,
+    LATE_EVENTS,
+    Mapping,
+)
 from connectors.sink import Batch, Route
 from tests.ai_events import AT_MS, TEXTS, completed, varied_attempts, varied_responses
 from tests.samples import sample
@@ -32,9 +42,12 @@ TOPIC = "chat.actions.v1"
 CATALOG = load_catalog()
 SCHEMA = CATALOG[TOPIC].schema
 ROUTES = {m.table: Route(topic, m.table, m, CATALOG[topic].schema)
-          for topic, m in (("chat.actions.v1", CHAT_EVENTS), ("ai.responses.v1", AI_REQUESTS), ("ai.requests.v1", AI_ATTEMPTS))}  # fmt: skip
+          for topic, m in (("chat.actions.v1", CHAT_EVENTS), ("ai.responses.v1", AI_REQUESTS), ("ai.requests.v1", AI_ATTEMPTS),
+                           ("analytics.engagement.v1", ENGAGEMENT_WINDOWS), ("analytics.sessions.v1", ENGAGEMENT_SESSIONS),
+                           ("analytics.late_events.v1", LATE_EVENTS))}  # fmt: skip
 ROUTE = ROUTES["chat_events"]
-SCHEMA_IDS = {"chat.actions.v1": 1, "ai.requests.v1": 2, "ai.responses.v1": 3}
+SCHEMA_IDS = {"chat.actions.v1": 1, "ai.requests.v1": 2, "ai.responses.v1": 3, "analytics.engagement.v1": 4,
+              "analytics.sessions.v1": 5, "analytics.late_events.v1": 6}  # fmt: skip
 SCHEMAS = {schema_id: CATALOG[topic].schema for topic, schema_id in SCHEMA_IDS.items()}
 PARSED = {topic: fastavro.parse_schema(CATALOG[topic].schema) for topic in SCHEMA_IDS}
 
@@ -109,13 +122,45 @@ def batch(records: list[dict[str, Any]], partition: int = 2, first: int = 100, r
 
 
 def rows_of(engine: Any, name: str) -> list[tuple[Any, ...]]:
-    return list(engine.query(f"SELECT * EXCEPT inserted_at FROM {name} ORDER BY kafka_offset").result_rows)
+    order = "kafka_offset" if "kafka_offset" in engine.query(f"SELECT * FROM {name} LIMIT 0").column_names else "event_id"
+    return list(engine.query(f"SELECT * EXCEPT inserted_at FROM {name} ORDER BY {order}").result_rows)
+
+
+def engagement_windows() -> list[dict[str, Any]]:
+    """A tenant, a model and a user row (user_id kept on the user row only; hists of 27 buckets)."""
+    records = []
+    for i, dimension in enumerate(("tenant", "model", "user")):
+        record = sample(CATALOG["analytics.engagement.v1"].schema)
+        record.update(dimension=dimension, model="m-1" if dimension == "model" else None, user_id=f"u-{i}",
+                      window_start=AT_MS + i * 60_000, window_end=AT_MS + (i + 1) * 60_000, occurred_at=AT_MS,
+                      latency_hist=[i] * 27, ttft_hist=list(range(27)), cost_usd=0.125 * i,
+                      engagement_score=None if dimension != "user" else 37.5)  # fmt: skip
+        records.append(record)
+    return records
+
+
+def engagement_sessions() -> list[dict[str, Any]]:
+    records = []
+    for i, models in enumerate((["m-b", "m-a"], [])):
+        record = sample(CATALOG["analytics.sessions.v1"].schema)
+        record.update(session_start=AT_MS + i, session_end=AT_MS + 90_000, models=models, duration_ms=90_000 - i)
+        records.append(record)
+    return records
+
+
+def late_events() -> list[dict[str, Any]]:
+    record = sample(CATALOG["analytics.late_events.v1"].schema)
+    record.update(occurred_at=AT_MS, watermark_at=AT_MS + 61_000, lateness_ms=61_000, detected_at=AT_MS + 90_000)
+    return [record]
 
 
 PARITY: dict[str, tuple[Callable[[], list[dict[str, Any]]], int]] = {
     "chat_events": (every_action, 14),  # one record per action
     "ai_requests": (varied_responses, 7),  # CHUNKs, COMPLETEDs with and without usage, FAILEDs
     "ai_attempts": (varied_attempts, 3),  # a full attempt, a bare one, a fallback
+    "engagement_windows": (engagement_windows, 3),
+    "engagement_sessions": (engagement_sessions, 2),
+    "late_events": (late_events, 1),
 }
 
 
