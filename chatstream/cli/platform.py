@@ -42,7 +42,8 @@ def run(
         prepare_platform(settings, lambda step: console.print(f"setting up: {step}"))
     env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
     readiness = {name: url for name, url in readiness_urls(settings).items() if name in components}
-    where = "; ".join(f"{name} at {url.removesuffix('/readyz')}" for name, url in readiness.items())
+    where = "; ".join(f"{name} at {url.removesuffix('/readyz')}" if (url := readiness.get(name)) else name
+                      for name in components)  # the engagement job serves no HTTP
     console.print(f"chatstream running: {where}; logs in {settings.state_dir / 'logs'}; Ctrl-C stops")
     raise typer.Exit(run_platform(components, log_dir=settings.state_dir / "logs", env=env, readiness=readiness))
 
