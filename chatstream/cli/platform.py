@@ -43,7 +43,8 @@ def run(
         prepare_platform(settings, lambda step: console.print(f"setting up: {step}"))
     env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
     readiness = {name: url for name, url in readiness_urls(settings).items() if name in components}
-    where = "; ".join(f"{name} at {url.removesuffix('/readyz')}" for name, url in readiness.items())
+    where = "; ".join(f"{name} at {url.removesuffix('/readyz')}" if (url := readiness.get(name)) else name
+                      for name in components)  # the engagement job serves no HTTP
     console.print(f"chatstream running: {where}; logs in {settings.state_dir / 'logs'}; Ctrl-C stops")
     if "gateway" in components:
         console.print(dashboard_hint(settings), soft_wrap=True)

@@ -74,7 +74,9 @@ def job_spec(settings: Settings, job: EngagementSettings) -> JobSpec:
             # below the broker's transaction.max.timeout.ms (15 min), above any checkpoint's span
             "properties.transaction.timeout.ms": "600000",
             "sink.delivery-guarantee": "exactly-once",
-            "sink.transactional-id-prefix": f"{job.group_id}-{settings.instance}-{topic}",
+            # stable across hosts and restarts (one job per group): a restarted job, wherever it
+            # runs, finds and aborts what its predecessor left open instead of stalling readers
+            "sink.transactional-id-prefix": f"{job.group_id}-{topic}",
             "key.format": "raw",
             "key.fields": "tenant_id",
             "value.format": "avro-confluent",

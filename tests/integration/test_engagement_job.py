@@ -34,7 +34,9 @@ def job_env(run: str, started_ms: int) -> dict[str, str]:
     return {
         "CHATSTREAM_ENGAGEMENT_OUT_OF_ORDERNESS_S": str(OUT_OF_ORDERNESS_S),
         "CHATSTREAM_ENGAGEMENT_ALLOWED_LATENESS_S": str(ALLOWED_LATENESS_S),
-        "CHATSTREAM_ENGAGEMENT_IDLE_TIMEOUT_S": "1",
+        # Every phase of the tests moves all partitions (``Wire.advance``): no partition is ever
+        # idle while the watermark matters, whatever order the job fetches them in.
+        "CHATSTREAM_ENGAGEMENT_IDLE_TIMEOUT_S": "120",
         "CHATSTREAM_ENGAGEMENT_SESSION_GAP_S": str(SESSION_GAP_S),
         "CHATSTREAM_ENGAGEMENT_CHECKPOINT_INTERVAL_S": "2",
         "CHATSTREAM_ENGAGEMENT_GROUP_ID": f"test-engagement-{run}",
@@ -118,7 +120,7 @@ class Wire:
         common = {"event_id": e.event_id, "occurred_at": e.ts_ms, "tenant_id": tenant,
                   "user_id": e.user, "conversation_id": e.conversation, "trace_id": uuid.uuid4().hex}  # fmt: skip
         if e.is_action:
-            details: dict[str, Any] = {
+            details: tuple[str, Any] = {
                 "CONVERSATION_CREATED": ("conversation_created", {"model": e.model}),
                 "MESSAGE_SENT": ("message_sent", {"message_id": "m", "model": e.model, "text_length": 3}),
                 "REGENERATE_REQUESTED": ("regenerate_requested", {"message_id": "m", "model": e.model}),
@@ -146,22 +148,27 @@ class Wire:
         self.producer.flush(30)
         self.registry.close()
 
-    def warm_up(self, group: str, ts_ms: int) -> None:
-        """One old event in every partition of both sources, then wait until the job's group has
-        committed past them: every split is read before the test's events (a split still starting
-        would otherwise be idle while the others move the watermark, making its events late)."""
+    def advance(self, ts_ms: int) -> list[Any]:
+        """An event at ``ts_ms`` (of the tenant's clock twin) in every partition of both sources:
+        the watermark, the least of the partitions', moves to ``ts_ms`` less the job's delay."""
         from confluent_kafka import TopicPartition
 
         marks: list[TopicPartition] = []
         for topic in self.contracts:
             for partition in range(6):
-                e = Event(ts_ms, "warm-up", None, action="SESSION_STARTED") if topic == "chat.actions.v1" \
-                    else Event(ts_ms, "warm-up", None, kind="FAILED", model="warm-up")
+                e = Event(ts_ms, "clock", None, action="SESSION_STARTED") if topic == "chat.actions.v1" \
+                    else Event(ts_ms, "clock", None, kind="FAILED", model="clock")
                 delivered: list[int] = []
-                self._produce(e, f"{self.tenant}-warm-up", partition,
+                self._produce(e, f"{self.tenant}-clock", partition,
                               lambda err, m: delivered.append(m.offset()))  # noqa: B023
                 self.producer.flush(30)
                 marks.append(TopicPartition(topic, partition, delivered[0] + 1))
+        return marks
+
+    def warm_up(self, group: str, ts_ms: int) -> None:
+        """``advance`` to an old time, then wait until the job's group has committed past it:
+        every partition is being read before the test's events go out."""
+        marks = self.advance(ts_ms)
         consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap_servers, "group.id": group})
         try:
             deadline = time.monotonic() + 120
@@ -259,13 +266,13 @@ def check_against_the_reference(running_stack: Settings, job: Component, group: 
     windows = expected_windows(tenant, on_time)
     sessions = expected_sessions(tenant, on_time, round(SESSION_GAP_S * M))
     wire.send(on_time)
+    wire.advance(base + 216 * M)  # past every on-time event: the watermark reaches base + 211 s
     # Minute 2's windows out means the watermark is past base + 180 s: the late events are late.
     first = {i for i, w in windows.items() if w["window_end"] <= base + 180 * M}
     seen = wire.wait_for("analytics.engagement.v1", lambda rs: first <= {str(r["event_id"]) for r in rs}, 150)
     assert first <= {str(r["event_id"]) for r in seen}, job.log_tail()
     wire.send(late)
-    # Another tenant's event moves the watermark past every window and session of this one.
-    wire.send([Event(base + 330 * M, "clock", "clock", action="MESSAGE_SENT")], tenant=f"{tenant}-clock")
+    wire.advance(base + 330 * M)  # past every window and session of the tenant
     got = wire.wait_for("analytics.engagement.v1", lambda rs: len(rs) >= len(windows), 90)
     got_sessions = wire.wait_for("analytics.sessions.v1", lambda rs: len(rs) >= len(sessions), 60)
     got_late = wire.wait_for("analytics.late_events.v1", lambda rs: len(rs) >= len(late), 30)

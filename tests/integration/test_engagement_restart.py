@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chatstream.settings import Settings
-from tests.integration.engagement_reference import Event, expected_sessions, expected_windows
+from tests.integration.engagement_reference import expected_sessions, expected_windows
 from tests.integration.platform import Component
 from tests.integration.test_engagement_job import M, SESSION_GAP_S, Wire, job_env, ms, the_events, window_row
 
@@ -45,7 +45,12 @@ def test_a_job_killed_mid_stream_resumes_from_its_checkpoint_without_loss_or_dup
     env = {**job_env(run, int(time.time() * 1000)),
            "CHATSTREAM_ENGAGEMENT_CHECKPOINT_DIR": (running_stack.state_dir / "flink" / f"test-{run}").as_uri()}  # fmt: skip
     first = Component(running_stack, "job", "engagement", env=env).start()
-    request.addfinalizer(lambda: first.process is not None and first.process.poll() is None and kill_hard(first))
+
+    def kill_if_running() -> None:
+        if first.process is not None and first.process.poll() is None:
+            kill_hard(first)
+
+    request.addfinalizer(kill_if_running)
     first.wait_for_output("submitted", timeout_s=180)
 
     tenant = f"restart-{run}"
@@ -62,6 +67,7 @@ def test_a_job_killed_mid_stream_resumes_from_its_checkpoint_without_loss_or_dup
     sessions = expected_sessions(tenant, on_time, round(SESSION_GAP_S * M))
 
     wire.send(before)
+    wire.advance(base + 99 * M)  # minute 0 closes; nothing of ``during`` is late
     minute_0 = {i for i, w in windows.items() if w["window_end"] == base + 60 * M}
     seen = wire.wait_for("analytics.engagement.v1", lambda rs: minute_0 <= {str(r["event_id"]) for r in rs}, 120)
     assert minute_0 <= {str(r["event_id"]) for r in seen}, first.log_tail()
@@ -74,7 +80,7 @@ def test_a_job_killed_mid_stream_resumes_from_its_checkpoint_without_loss_or_dup
     try:
         second.wait_for_output("resuming from checkpoint", timeout_s=180)
         second.wait_for_output("submitted", timeout_s=180)
-        wire.send([Event(base + 330 * M, "clock", "clock", action="MESSAGE_SENT")], tenant=f"{tenant}-clock")
+        wire.advance(base + 330 * M)
         got = wire.wait_for("analytics.engagement.v1", lambda rs: len(rs) >= len(windows), 120)
         got_sessions = wire.wait_for("analytics.sessions.v1", lambda rs: len(rs) >= len(sessions), 60)
     finally:
