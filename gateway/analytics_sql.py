@@ -22,11 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.analytics_params import Scope
-
-# the contract's LATENCY_BOUNDS_MS (pipelines/engagement.py, the engagement job's): bucket i holds
-# values <= bound i and > bound i-1; one more bucket for larger values
-LATENCY_BOUNDS_MS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000,
-                     3000, 4000, 5000, 7500, 10000, 15000, 20000, 30000, 60000, 120000)  # fmt: skip
+from pipelines.engagement import LATENCY_BOUNDS_MS  # bucket i: <= bound i and > bound i-1; one more above
 
 BOUNDS = [float(b) for b in LATENCY_BOUNDS_MS]
 OVERVIEW_LEVELS = (0.5, 0.95, 0.99)

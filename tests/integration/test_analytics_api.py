@@ -19,7 +19,7 @@ import pytest
 
 from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
-from gateway.analytics_sql import LATENCY_BOUNDS_MS
+from pipelines.engagement import LATENCY_BOUNDS_MS
 from tests.integration.platform import Component, bearer, wait_gateway_ready
 from tests.integration.test_clickhouse_server import start_group_at_end
 from tests.integration.test_dead_letters import run_sink_until_caught_up

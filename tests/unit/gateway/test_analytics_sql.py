@@ -87,8 +87,3 @@ def test_every_figure_has_a_unit_and_buckets_by_the_step(figure: str) -> None:
     statement = sql.timeseries(figure, SCOPES[0], 600)
     assert sql.FIGURES[figure].unit and statement.parameters["step"] == 600
     assert "* {step:UInt32} AS bucket" in statement.sql
-
-
-def test_the_histogram_bounds_are_the_engagement_jobs() -> None:
-    engagement = pytest.importorskip("pipelines.engagement")  # the engagement job's branch
-    assert engagement.LATENCY_BOUNDS_MS == sql.LATENCY_BOUNDS_MS
