@@ -1,4 +1,4 @@
-"""``chatstream bench ingest | dispatch``: benchmarks against raw baselines measured in the same run."""
+"""``chatstream bench ingest | dispatch | engagement``: benchmarks against raw baselines measured in the same run."""
 
 from __future__ import annotations
 
@@ -35,3 +35,16 @@ def dispatch(
     from bench.dispatch import main
 
     main(ctx.obj, quick, gateway_workers)
+
+
+@app.command()
+def engagement(
+    ctx: typer.Context,
+    quick: bool = typer.Option(False, "--quick", help="Smaller run (under 5 minutes)."),
+) -> None:
+    """The engagement job's sustained events/s (Kafka to Kafka) against one raw consumer, window
+    freshness in ClickHouse at a steady rate through the gateway, and the analytics API's p95 over
+    millions of events against the same SQL sent directly. The last output line is JSON."""
+    from bench.engagement import main
+
+    main(ctx.obj, quick)
