@@ -1,11 +1,12 @@
 """Open the two stores from the settings: PostgreSQL (psycopg 3) and ClickHouse (clickhouse-connect).
 
-ClickHouse is chDB in-process for ``chdb://`` DSNs and a server over HTTP otherwise; the same
-client API serves both. chDB locks its folder, so one process at a time may open it.
+ClickHouse is always a server over HTTP: the local stack's (chDB's engine in a process that owns
+the data folder, ``infra/local/clickhouse.py``) or the one ``CHATSTREAM_CLICKHOUSE_DSN`` names.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
@@ -33,7 +34,12 @@ def clickhouse_client(settings: Settings, **options: Any) -> Any:
     import clickhouse_connect
 
     dsn = settings.clickhouse_url
+    # the driver logs every failed connection attempt at WARNING before raising: the error says it
+    for noisy in ("urllib3.connectionpool", "clickhouse_connect.driver._backend.http_sync"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         return clickhouse_connect.get_client(dsn=dsn, **options)
-    except Exception as exc:  # noqa: BLE001 - driver and chDB raise many kinds; translate all
-        raise StoreUnavailableError(f"ClickHouse at {redact_url(dsn)} cannot be opened: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - the driver raises many kinds; translate all
+        said = "connection refused" if "Connection refused" in str(exc) else " ".join(str(exc).split())[:300]
+        hint = " (is the local stack up? `chatstream infra up`)" if settings.is_local("clickhouse") else ""
+        raise StoreUnavailableError(f"ClickHouse at {redact_url(dsn)} does not answer: {said}{hint}") from exc
