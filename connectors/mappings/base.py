@@ -60,3 +60,9 @@ def require(value: MappingOf[str, Any], column: str, table: str) -> Any:
     if found is None:
         raise MappingError(f"cannot map to {table}: {column} is null, and {table} needs it")
     return found
+
+
+KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset")
+"""Where each row came from: the generic sink reads them back to resume after a crash."""
+KAFKA_SELECT = ("{kafka_topic}", "{kafka_partition}", "{kafka_offset}")
+"""``KAFKA_COLUMNS`` as the engine's placeholders for the record's coordinates."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingOf
 from typing import Any
 
-from connectors.mappings.base import Mapping, Row, within_years
+from connectors.mappings.base import KAFKA_COLUMNS, KAFKA_SELECT, Mapping, Row, within_years
 
 ENGAGEMENT_SESSION_COLUMNS = (
     "event_id", "occurred_at", "tenant_id", "user_id", "session_start", "session_end", "duration_ms",
-    "turns", "events", "conversations", "models",
+    "turns", "events", "conversations", "models", *KAFKA_COLUMNS,
 )  # fmt: skip
 
 
@@ -21,7 +21,7 @@ def engagement_session_row(v: MappingOf[str, Any], topic: str, partition: int, o
     """A ``UserSession`` as an ``engagement_sessions`` row."""
     return (
         v["event_id"], v["occurred_at"], v["tenant_id"], v["user_id"], v["session_start"], v["session_end"],
-        v["duration_ms"], v["turns"], v["events"], v["conversations"], sorted(v["models"]),
+        v["duration_ms"], v["turns"], v["events"], v["conversations"], sorted(v["models"]), topic, partition, offset,
     )  # fmt: skip
 
 
@@ -33,6 +33,7 @@ def engagement_session_select(schema: dict[str, Any]) -> tuple[str, ...]:
         "session_end": within_years("session_end"),
         "models": "arraySort(models)",
         **{name: f"toUInt64({name})" for name in ("duration_ms", "turns", "events", "conversations")},
+        **dict(zip(KAFKA_COLUMNS, KAFKA_SELECT, strict=True)),
     }
     return tuple(expressions.get(column, column) for column in ENGAGEMENT_SESSION_COLUMNS)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingOf
 from typing import Any
 
-from connectors.mappings.base import Mapping, Row, within_years
+from connectors.mappings.base import KAFKA_COLUMNS, KAFKA_SELECT, Mapping, Row, within_years
 
 COUNTS = (
     "active_users", "active_conversations", "sessions_started", "conversations_created", "messages_sent",
@@ -21,7 +21,7 @@ COUNTS = (
 FIGURES = ("cost_usd", "latency_count", "ttft_count", "latency_sum_ms", "ttft_sum_ms", "latency_max_ms", "ttft_max_ms")
 ENGAGEMENT_WINDOW_COLUMNS = (
     "event_id", "occurred_at", "dimension", "tenant_id", "model", "user_id", "window_start", "window_end",
-    *COUNTS, *FIGURES, "latency_hist", "ttft_hist", "engagement_score",
+    *COUNTS, *FIGURES, "latency_hist", "ttft_hist", "engagement_score", *KAFKA_COLUMNS,
 )  # fmt: skip
 _UNSIGNED = {*COUNTS, "latency_count", "ttft_count"}
 
@@ -33,7 +33,7 @@ def engagement_window_row(v: MappingOf[str, Any], topic: str, partition: int, of
         v["event_id"], v["occurred_at"], v["dimension"], v["tenant_id"], v.get("model"),
         v["user_id"] if v["dimension"] == "user" else "", v["window_start"], v["window_end"],
         *(plain[name] for name in (*COUNTS, *FIGURES)),
-        list(v["latency_hist"]), list(v["ttft_hist"]), v.get("engagement_score"),
+        list(v["latency_hist"]), list(v["ttft_hist"]), v.get("engagement_score"), topic, partition, offset,
     )  # fmt: skip
 
 
@@ -47,6 +47,7 @@ def engagement_window_select(schema: dict[str, Any]) -> tuple[str, ...]:
         "latency_hist": "CAST(latency_hist, 'Array(UInt64)')",
         "ttft_hist": "CAST(ttft_hist, 'Array(UInt64)')",
         **{name: f"toUInt64({name})" for name in _UNSIGNED},
+        **dict(zip(KAFKA_COLUMNS, KAFKA_SELECT, strict=True)),
     }
     return tuple(expressions.get(column, column) for column in ENGAGEMENT_WINDOW_COLUMNS)
 

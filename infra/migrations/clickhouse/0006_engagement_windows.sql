@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS engagement_windows
     latency_hist          Array(UInt64),
     ttft_hist             Array(UInt64),
     engagement_score      Nullable(Float64),
+    kafka_topic           LowCardinality(String),
+    kafka_partition       UInt32,
+    kafka_offset          UInt64,
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree(inserted_at)

@@ -13,6 +13,9 @@ CREATE TABLE IF NOT EXISTS engagement_sessions
     events         UInt64,
     conversations  UInt64,
     models         Array(LowCardinality(String)),
+    kafka_topic    LowCardinality(String),
+    kafka_partition UInt32,
+    kafka_offset   UInt64,
     inserted_at    DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree(inserted_at)
@@ -33,6 +36,9 @@ CREATE TABLE IF NOT EXISTS late_events
     watermark_at   DateTime64(3, 'UTC'),
     lateness_ms    Int64,
     detected_at    DateTime64(3, 'UTC'),
+    kafka_topic    LowCardinality(String),
+    kafka_partition UInt32,
+    kafka_offset   UInt64,
     inserted_at    DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree(inserted_at)
