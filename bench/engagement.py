@@ -41,9 +41,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.analytics_data import MODELS, Shape, fill
-from bench.harness import PlatformProcess, bench_settings, cli, no_ctrl_c, settle_heap
-from chatstream.avro.catalog import load_catalog
-from chatstream.avro.registry import ContractRegistry
+from bench.harness import PlatformProcess, bench_stack_up, no_ctrl_c, settle_heap
 from chatstream.ids import uuid7
 from chatstream.lag import end_offsets
 from chatstream.settings import Settings
@@ -283,15 +281,8 @@ def api_latencies(settings: Settings, token: str, tenant: str, rounds: int) -> t
 
 def run_engagement_bench(base: Settings, *, quick: bool, console: Console) -> dict[str, Any]:
     plan = QUICK if quick else FULL
-    settings = bench_settings(base)
     say = console.log
-    say(f"bringing up the bench stack in {settings.state_dir}")
-    stack.up(settings)
-    cli(settings, "db", "migrate")
-    cli(settings, "topics", "apply")
-    contract = load_catalog()[TOPIC]
-    with ContractRegistry(settings.schema_registry_url) as registry:
-        schema_id = registry.register(contract).schema_id
+    settings, contract, schema_id = bench_stack_up(base, say)
     run = uuid.uuid4().hex[:6]
     logs = settings.state_dir / "bench-logs"
     job_settings = EngagementSettings()

@@ -13,18 +13,35 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chatstream.avro.catalog import Contract, load_catalog
+from chatstream.avro.registry import ContractRegistry
 from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
+from infra.local import stack
+from pipelines.topics import CHAT_ACTIONS
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def bench_settings(base: Settings) -> Settings:
     return base.model_copy(update={"state_dir": base.state_dir / "bench-stack", "port_base": 24000})
+
+
+def bench_stack_up(base: Settings, say: Callable[[str], object]) -> tuple[Settings, Contract, int]:
+    """The bench stack up, migrated, its topics made; ``chat.actions.v1``'s contract and the
+    registry's id of its schema (registered if new)."""
+    settings = bench_settings(base)
+    say(f"bringing up the bench stack in {settings.state_dir}")
+    stack.up(settings)
+    cli(settings, "db", "migrate")
+    cli(settings, "topics", "apply")
+    contract = load_catalog()[CHAT_ACTIONS.name]
+    with ContractRegistry(settings.schema_registry_url) as registry:
+        return settings, contract, registry.register(contract).schema_id
 
 
 def stack_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:

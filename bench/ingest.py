@@ -36,10 +36,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
-from bench.harness import bench_settings, cli, process_tree, settle_heap
+from bench.harness import bench_settings, bench_stack_up, process_tree, settle_heap
 from bench.loadgen import LoadResult, build_request, run_load
-from chatstream.avro.catalog import load_catalog
-from chatstream.avro.registry import ContractRegistry
 from chatstream.ids import uuid7
 from chatstream.readiness import wait_ready
 from chatstream.settings import Settings
@@ -114,15 +112,8 @@ def gateway_rss_mb(pid: int) -> float:
 
 def run_ingest_bench(base: Settings, *, quick: bool, gateway_workers: int, console: Console) -> dict[str, float]:
     plan = QUICK if quick else FULL
-    settings = bench_settings(base)
     say = console.log
-    say(f"bringing up the bench stack in {settings.state_dir}")
-    stack.up(settings)
-    cli(settings, "db", "migrate")
-    cli(settings, "topics", "apply")
-    contract = load_catalog()[TOPIC]
-    with ContractRegistry(settings.schema_registry_url) as registry:
-        schema_id = registry.register(contract).schema_id
+    settings, contract, schema_id = bench_stack_up(base, say)
     run = uuid.uuid4().hex[:8]
     tenant, user = f"bench-{run}", "bench-user"
     events = make_events(plan.events)
