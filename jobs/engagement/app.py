@@ -163,11 +163,14 @@ def submit(settings: Settings, job: EngagementSettings) -> RunningJob:
 
 
 def run(settings: Settings, job: EngagementSettings, *, poll_s: float = 1.0) -> int:
-    """Submit the job and watch it until it ends, or until SIGINT/SIGTERM cancels it (exit 0)."""
-    running = submit(settings, job)
-    log.info("engagement job %s submitted (%s)", running.job_id, job.jobmanager or "local MiniCluster")
+    """Submit the job and watch it until it ends, or until SIGINT/SIGTERM cancels it (exit 0).
+    A stop asked for while the job is being planned and submitted (the JVM starting, seconds to a
+    minute) is honoured once Flink has taken it: it is cancelled at once, still a clean stop."""
     stop = _StopFlag()
     try:
+        log.info("starting the engagement job (%s)", job.jobmanager or "local MiniCluster")
+        running = submit(settings, job)
+        log.info("engagement job %s submitted (%s)", running.job_id, job.jobmanager or "local MiniCluster")
         while not stop.requested:
             state = running.status()
             if state in TERMINAL:

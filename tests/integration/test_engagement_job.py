@@ -327,3 +327,16 @@ def landed_in_clickhouse(settings: Settings, clickhouse: Callable[..., Any], ten
             w["ai_requests"], w["prompt_tokens"], w["cost_usd"], w["latency_hist"], w["ttft_hist"], w["engagement_score"]]
         for i, w in windows.items()
     }  # fmt: skip
+
+
+def test_a_stop_while_the_job_starts_is_a_clean_stop(running_stack: Settings) -> None:
+    """SIGTERM (``chatstream run`` stopping, an orchestrator) while the JVM starts and the job is
+    planned: the job is cancelled once Flink has it, and the process exits 0."""
+    run = uuid.uuid4().hex[:8]
+    job = Component(running_stack, "job", "engagement", "--no-restore", env={
+        **job_env(run, int(time.time() * 1000)),
+        "CHATSTREAM_ENGAGEMENT_CHECKPOINT_DIR": (running_stack.state_dir / "flink" / f"test-{run}").as_uri(),
+    }).start()  # fmt: skip
+    job.wait_for_output("starting the engagement job", timeout_s=60)
+    assert job.stop(timeout_s=120) == 0, job.log_tail()
+    assert "submitted" not in job.log_tail() or "cancelling" in job.log_tail()

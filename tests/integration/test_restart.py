@@ -56,7 +56,7 @@ def test_down_then_up_keeps_everything(
         took_s = time.monotonic() - started
     finally:
         client.close()
-    assert set(json.loads(down.stdout)["stopped"]) == {"kafka", "registry", "postgres"}
+    assert set(json.loads(down.stdout)["stopped"]) == {"kafka", "registry", "postgres", "clickhouse"}
     assert took_s < 30, f"infra down took {took_s:.1f}s"
     stopped = chatstream(settings, "infra", "status", "--json", check=False)
     assert stopped.returncode == 3
