@@ -2,8 +2,8 @@
 
 Each measurement runs in a fresh process, as ``chatstream sink`` does in production: the sink
 (or the raw loop) does not share the benchmark's heap of events, requests and rows, nor an
-engine that another measurement just loaded. ClickHouse measurements open the bench stack's chDB
-files one process at a time; the PostgreSQL sink decodes in its own in-memory chDB engine, as
+engine that another measurement just loaded. ClickHouse measurements write to the bench stack's
+ClickHouse server over HTTP; both sinks decode in an in-memory chDB engine of their own, as
 deployed. Every raw baseline writes the rows a consumer reads from the topic, decoded in Python,
 in the order it reads them (the order the sinks must write in). The last line printed is the
 figure, as JSON.

@@ -78,7 +78,7 @@ class ClickHouseSink:
     name = "clickhouse"
 
     def __init__(self, client: Any, decoder: Decoder, routes: Iterable[Route], consumer_group: str) -> None:
-        """``client``: clickhouse-connect's, chDB (``chdb://``) or a server (``http://``);
+        """``client``: clickhouse-connect's, of a server (``http://``; ``chdb://`` in unit tests);
         ``decoder``: an ``EngineDecoder`` rendering ``Native``, or a ``PythonDecoder``."""
         self.client = client
         self.tables = {route.topic: route.table for route in routes}

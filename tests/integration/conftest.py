@@ -2,8 +2,7 @@
 
 The test stack has its own state directory and ports (``.chatstream/test-stack``, port base
 29000, or ``CHATSTREAM_TEST_PORT_BASE``), so a developer's running stack is never touched.
-chDB locks its folder for the process that opens it, so ClickHouse work runs in child
-processes (``clickhouse``), which also makes every read a real re-open.
+ClickHouse is the stack's server (chDB's engine in a process of its own): tests are its clients.
 """
 
 from __future__ import annotations
@@ -66,35 +65,27 @@ def running_stack(settings: Settings) -> Iterator[Settings]:
         stack.down(settings)
 
 
-_CLICKHOUSE_SCRIPT = """
-import json, sys
-import clickhouse_connect
-dsn, statements = sys.argv[1], json.loads(sys.argv[2])
-client = clickhouse_connect.get_client(dsn=dsn)
-result = None
-for kind, sql, data in statements:
-    if kind == "command":
-        client.command(sql)
-    elif kind == "insert":
-        client.insert(sql, data["rows"], column_names=data["columns"])
-    else:
-        result = [list(r) for r in client.query(sql).result_rows]
-print(json.dumps(result, default=str))
-"""
-
-
 @pytest.fixture(scope="session")
 def clickhouse(running_stack: Settings) -> Callable[..., Any]:
-    """Run ClickHouse statements in a fresh process; returns the last query's rows."""
+    """Run ClickHouse statements (``("command", sql, None)``, ``("insert", table, {"columns",
+    "rows"})``, ``("query", sql, None)``) on the stack's server; returns the last query's rows,
+    as JSON would carry them (times and ids as text)."""
+    import clickhouse_connect
 
     def run(*statements: tuple[str, str, Any]) -> Any:
-        done = subprocess.run(
-            [sys.executable, "-c", _CLICKHOUSE_SCRIPT, running_stack.clickhouse_url,
-             json.dumps(statements)],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        client = clickhouse_connect.get_client(dsn=running_stack.clickhouse_url)
+        result = None
+        try:
+            for kind, sql, data in statements:
+                if kind == "command":
+                    client.command(sql)
+                elif kind == "insert":
+                    client.insert(sql, data["rows"], column_names=data["columns"])
+                else:
+                    result = [list(r) for r in client.query(sql).result_rows]
+        finally:
+            client.close()
+        return json.loads(json.dumps(result, default=str))
 
     return run
 
