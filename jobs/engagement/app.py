@@ -16,13 +16,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from confluent_kafka import KafkaException
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
 from chatstream.avro.catalog import load_catalog
+from chatstream.avro.registry import registry_fetcher
+from chatstream.avro.serde import ConfluentDecoder
+from chatstream.errors import ChatstreamError
 from chatstream.settings import Settings
 from infra.local.errors import InfraError
 from infra.local.flink import FlinkConnectors
 from jobs.engagement.checkpoints import newest_checkpoint
 from jobs.engagement.config import EngagementSettings
-from jobs.engagement.errors import ConnectorJarsError, JobSubmitError
+from jobs.engagement.errors import ConnectorJarsError, JobSubmitError, ResumeError
+from jobs.engagement.resume import restore_floor
 from jobs.engagement.sql import JobSpec, KafkaTable, activity_reader, statements
 from pipelines.engagement import LATE_TOPIC, SESSIONS_TOPIC, SOURCES, WINDOWS_TOPIC
 from pipelines.topics import AI_RESPONSES, CHAT_ACTIONS
@@ -48,7 +56,7 @@ def connector_jars(settings: Settings) -> list[Path]:
         raise ConnectorJarsError(f"the Flink connector jars are missing and could not be fetched: {exc}") from exc
 
 
-def job_spec(settings: Settings, job: EngagementSettings) -> JobSpec:
+def job_spec(settings: Settings, job: EngagementSettings, *, late_floor_ms: int | None = None) -> JobSpec:
     """The tables and figures of the job, from the contracts on disk and the settings."""
     catalog = load_catalog()
     reader = activity_reader(catalog[CHAT_ACTIONS.name].schema, catalog[AI_RESPONSES.name].schema)
@@ -92,10 +100,27 @@ def job_spec(settings: Settings, job: EngagementSettings) -> JobSpec:
         late=sink(LATE_TOPIC),
         watermark_delay_ms=job.watermark_delay_ms,
         session_gap_ms=round(job.session_gap_s * 1000),
+        job_name=job.group_id,
+        late_floor_ms=late_floor_ms,
     )
 
 
-def flink_config(settings: Settings, job: EngagementSettings, jars: list[Path]) -> dict[str, str]:
+def restored_checkpoint(settings: Settings, job: EngagementSettings) -> str | None:
+    """The checkpoint this start resumes from, if any."""
+    return newest_checkpoint(checkpoint_uri(settings, job)) if job.restore else None
+
+
+def late_floor(settings: Settings, job: EngagementSettings) -> int | None:
+    """The restore floor (``jobs.engagement.resume``) over what the job has committed."""
+    registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+    try:
+        return restore_floor(settings.kafka_bootstrap_servers, WINDOWS_TOPIC, SESSIONS_TOPIC, job.group_id,
+                             round(job.session_gap_s * 1000), ConfluentDecoder(registry_fetcher(registry)).decode)  # fmt: skip
+    except (KafkaException, TimeoutError, SchemaRegistryError, ChatstreamError) as exc:
+        raise ResumeError(f"resuming from a checkpoint, the job could not read back what it committed: {exc}") from exc
+
+
+def flink_config(settings: Settings, job: EngagementSettings, jars: list[Path], restored: str | None) -> dict[str, str]:
     """Flink configuration of the job (checkpointing, time, where it runs)."""
     config = {
         "pipeline.name": JOB_NAME,
@@ -115,11 +140,9 @@ def flink_config(settings: Settings, job: EngagementSettings, jars: list[Path]) 
     if job.jobmanager:
         host, _, port = job.jobmanager.rpartition(":")
         config.update({"execution.target": "remote", "rest.address": host, "rest.port": port})
-    if job.restore:
-        restored = newest_checkpoint(checkpoint_uri(settings, job))
-        if restored is not None:
-            log.info("resuming from checkpoint %s", restored)
-            config["execution.state-recovery.path"] = restored
+    if restored is not None:
+        log.info("resuming from checkpoint %s", restored)
+        config["execution.state-recovery.path"] = restored
     return config
 
 
@@ -147,10 +170,12 @@ def submit(settings: Settings, job: EngagementSettings) -> RunningJob:
     from pyflink.util.exceptions import JavaException
 
     jars = connector_jars(settings)
+    restored = restored_checkpoint(settings, job)
+    floor = late_floor(settings, job) if restored is not None else None
     table_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    for key, value in flink_config(settings, job, jars).items():
+    for key, value in flink_config(settings, job, jars, restored).items():
         table_env.get_config().set(key, value)
-    ddl, inserts = statements(job_spec(settings, job))
+    ddl, inserts = statements(job_spec(settings, job, late_floor_ms=floor))
     try:
         for statement in ddl:
             table_env.execute_sql(statement)

@@ -4,7 +4,8 @@
     └── EngagementError
         ├── SchemaMappingError    a contract holds a type Flink's Avro format cannot map
         ├── ConnectorJarsError    the Flink connector jars are missing and cannot be fetched
-        └── JobSubmitError        Flink refused the job (planning, a cluster that does not answer)
+        ├── JobSubmitError        Flink refused the job (planning, a cluster that does not answer)
+        └── ResumeError           a resuming job cannot read what it committed (its restore floor)
 """
 
 from __future__ import annotations
@@ -26,3 +27,7 @@ class ConnectorJarsError(EngagementError):
 
 class JobSubmitError(EngagementError):
     """Flink refused the job, or the cluster it was sent to did not take it."""
+
+
+class ResumeError(EngagementError):
+    """A job resuming from a checkpoint could not read its committed outputs back from Kafka."""

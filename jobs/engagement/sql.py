@@ -14,6 +14,9 @@ Lateness, one design for every output:
   the other's watermark at the windows yet not behind their own: dropped unreported.)
 * ``table.exec.source.idle-timeout`` lets an idle partition (or an idle source) stop holding the
   watermark back.
+* A job resumed from a checkpoint starts with no watermark (Flink checkpoints none); its filter
+  also holds as late everything before the restore floor (``jobs.engagement.resume``), so what
+  was late before a crash is late again after it.
 
 Event ids are deterministic: the MD5 of the row's key (dimension, tenant, model, user, window
 start), formatted as a UUID; its hex is the row's trace id.
@@ -64,6 +67,10 @@ class JobSpec:
     late: KafkaTable
     watermark_delay_ms: int
     session_gap_ms: int
+    job_name: str
+    """The outputs' ``client``: the job's consumer group names it."""
+    late_floor_ms: int | None = None
+    """Events before it are late whatever the watermark (a resumed job's restore floor)."""
 
 
 def _options(options: Mapping[str, str]) -> str:
@@ -145,9 +152,15 @@ FROM chat_activity
 WHERE action IS NOT NULL OR kind IN ('COMPLETED', 'FAILED')
 """
 
-ON_TIME_VIEW = f"""
+def on_time_view(floor_ms: int | None) -> str:
+    """Every event with the point it is late behind: the watermark, or the floor when higher."""
+    watermark = "CURRENT_WATERMARK(ts)"
+    if floor_ms is not None:
+        floor = f"CAST(TO_TIMESTAMP_LTZ({floor_ms}, 3) AS TIMESTAMP(3))"  # the job's time zone is UTC
+        watermark = f"CASE WHEN {watermark} IS NULL OR {watermark} < {floor} THEN {floor} ELSE {watermark} END"
+    return f"""
 CREATE TEMPORARY VIEW activity_marked AS
-SELECT *, CURRENT_WATERMARK(ts) AS watermark_at,
+SELECT *, {watermark} AS watermark_at,
   {_bucket("latency_ms")} AS latency_bucket, {_bucket("ttft_ms")} AS ttft_bucket
 FROM activity
 """
@@ -185,7 +198,7 @@ POINTS = ("2 * messages_sent + conversations_created + regenerations + 2 * feedb
           " + sessions_started")  # fmt: skip
 
 
-def _window_query(dimension: str) -> str:
+def _window_query(dimension: str, job_name: str) -> str:
     """One dimension's rows, with every column of ``analytics.engagement.v1`` in its order."""
     model = "model" if dimension == "model" else "CAST(NULL AS STRING)"
     user = "user_id" if dimension == "user" else f"'{PRINCIPAL}'"
@@ -198,7 +211,7 @@ def _window_query(dimension: str) -> str:
     return f"""
 SELECT {_uuid(key)} AS event_id, window_end AS occurred_at, tenant_id, {user} AS user_id,
   CAST(NULL AS STRING) AS conversation_id, CAST(NULL AS STRING) AS session_id, MD5({key}) AS trace_id,
-  'chatstream-engagement' AS client, window_start, window_end, {model} AS model,
+  {_literal(job_name)} AS client, window_start, window_end, {model} AS model,
   active_users, active_conversations, sessions_started, conversations_created, messages_sent, regenerations,
   generations_stopped, feedback_up, feedback_down, ai_requests, ai_completed, ai_failed, prompt_tokens,
   completion_tokens, cost_usd, CAST(NULL AS DOUBLE) AS latency_p50_ms, CAST(NULL AS DOUBLE) AS latency_p95_ms,
@@ -235,18 +248,18 @@ SELECT * FROM activity_marked WHERE watermark_at IS NULL OR ts > watermark_at
 """
 
 
-def windows_insert() -> str:
+def windows_insert(job_name: str) -> str:
     return "INSERT INTO engagement_windows\n" + "\nUNION ALL\n".join(
-        _window_query(dimension) for dimension in ("tenant", "model", "user"))  # fmt: skip
+        _window_query(dimension, job_name) for dimension in ("tenant", "model", "user"))  # fmt: skip
 
 
-def sessions_insert(gap_ms: int) -> str:
+def sessions_insert(gap_ms: int, job_name: str) -> str:
     key = _key("'session'", "tenant_id", "user_id", _ts_text("session_start"))
     return f"""
 INSERT INTO engagement_sessions
 SELECT {_uuid(key)} AS event_id, session_end AS occurred_at, tenant_id, user_id,
   CAST(NULL AS STRING) AS conversation_id, CAST(NULL AS STRING) AS session_id, MD5({key}) AS trace_id,
-  'chatstream-engagement' AS client, session_start, session_end,
+  {_literal(job_name)} AS client, session_start, session_end,
   {_millis_between("session_start", "session_end")} AS duration_ms,
   `turns`, `events`, `conversations`, `models`
 FROM (
@@ -278,10 +291,10 @@ def statements(spec: JobSpec) -> tuple[list[str], list[str]]:
         create_table("engagement_sessions", spec.sessions),
         create_table("late_events", spec.late),
         ACTIVITY_VIEW,
-        ON_TIME_VIEW,
+        on_time_view(spec.late_floor_ms),
         ON_TIME,
     ]
-    return ddl, [windows_insert(), sessions_insert(spec.session_gap_ms), LATE_INSERT]
+    return ddl, [windows_insert(spec.job_name), sessions_insert(spec.session_gap_ms, spec.job_name), LATE_INSERT]
 
 
 def activity_reader(actions: Mapping[str, Any], responses: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chatstream.settings import Settings
-from tests.integration.engagement_reference import expected_sessions, expected_windows
+from tests.integration.engagement_reference import Event, expected_sessions, expected_windows
 from tests.integration.platform import Component
 from tests.integration.test_engagement_job import M, SESSION_GAP_S, Wire, job_env, ms, the_events, window_row
 
@@ -42,7 +42,9 @@ def test_a_job_killed_mid_stream_resumes_from_its_checkpoint_without_loss_or_dup
     running_stack: Settings, request: pytest.FixtureRequest
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    env = {**job_env(run, int(time.time() * 1000)),
+    # checkpoints 10 s apart: the kill, 0.5 s after the late event, almost always lands before
+    # the checkpoint that would have taken it in
+    env = {**job_env(run, int(time.time() * 1000)), "CHATSTREAM_ENGAGEMENT_CHECKPOINT_INTERVAL_S": "10",
            "CHATSTREAM_ENGAGEMENT_CHECKPOINT_DIR": (running_stack.state_dir / "flink" / f"test-{run}").as_uri()}  # fmt: skip
     first = Component(running_stack, "job", "engagement", env=env).start()
 
@@ -71,7 +73,10 @@ def test_a_job_killed_mid_stream_resumes_from_its_checkpoint_without_loss_or_dup
     minute_0 = {i for i, w in windows.items() if w["window_end"] == base + 60 * M}
     seen = wire.wait_for("analytics.engagement.v1", lambda rs: minute_0 <= {str(r["event_id"]) for r in rs}, 120)
     assert minute_0 <= {str(r["event_id"]) for r in seen}, first.log_tail()
-    wire.send(during)  # read, windowed, maybe emitted: not yet checkpointed when the job dies
+    # late: minute 0 is emitted and committed. Read again after the restart, it must be late
+    # again (not a second, partial minute 0, nor dropped unreported by the restored windows)
+    late = Event(base + 30 * M, "u9", "c9", action="MESSAGE_SENT", model="m-alpha")
+    wire.send([late, *during])  # read, windowed, maybe emitted: not yet checkpointed when the job dies
     time.sleep(0.5)
     kill_hard(first)
 
@@ -83,6 +88,7 @@ def test_a_job_killed_mid_stream_resumes_from_its_checkpoint_without_loss_or_dup
         wire.advance(base + 330 * M)
         got = wire.wait_for("analytics.engagement.v1", lambda rs: len(rs) >= len(windows), 120)
         got_sessions = wire.wait_for("analytics.sessions.v1", lambda rs: len(rs) >= len(sessions), 60)
+        got_late = wire.wait_for("analytics.late_events.v1", lambda rs: bool(rs), 30)
     finally:
         assert second.stop(timeout_s=60) == 0, second.log_tail()
 
@@ -92,6 +98,7 @@ def test_a_job_killed_mid_stream_resumes_from_its_checkpoint_without_loss_or_dup
     session_ids = [str(r["event_id"]) for r in got_sessions]
     assert len(session_ids) == len(set(session_ids))
     assert {str(r["event_id"]): _session(r) for r in got_sessions} == sessions
+    assert [str(r["event_id"]) for r in got_late] == [late.event_id], (got_late, second.log_tail())
 
 
 def _session(r: dict[str, Any]) -> dict[str, Any]:
