@@ -27,7 +27,7 @@ DIMENSIONS = ("tenant", "model", "user")
 # Defaults of the job's settings (jobs/engagement/config.py).
 OUT_OF_ORDERNESS_S = 5.0
 ALLOWED_LATENESS_S = 10.0
-IDLE_TIMEOUT_S = 5.0
+IDLE_TIMEOUT_S = 30.0
 SESSION_GAP_S = 30 * 60
 CHECKPOINT_INTERVAL_S = 5.0
 CONSUMER_GROUP = "chatstream-engagement"

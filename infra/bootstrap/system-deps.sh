@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the local stack runs on, when it is missing: Java 17+, Maven, a PostgreSQL
+# Installs what the local stack runs on, when it is missing: Java 17+ with its compiler (the
+# engagement job's lenient Avro format is compiled at set-up), Maven, a PostgreSQL
 # server, Node.js 18+ with npm (the dashboard's build) and Chromium (the dashboard's browser
 # test). Uses Debian's packages when we are root on a Debian-like system; otherwise prints what
 # to install and fails. Present tools are left alone.
@@ -13,6 +14,7 @@ java_ok() {
   [ -n "$major" ] && [ "$major" -ge 17 ]
 }
 java_ok || missing+=("openjdk-17-jre-headless")
+command -v javac >/dev/null || missing+=("openjdk-17-jdk-headless")
 command -v mvn >/dev/null || missing+=("maven")
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=("postgresql")

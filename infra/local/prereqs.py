@@ -41,6 +41,15 @@ def require_java(java: str, minimum: int = 17) -> str:
     return path
 
 
+def require_javac(java: str) -> str:
+    """The compiler of the JDK whose ``java`` runs the stack (next to it), else the one on PATH."""
+    beside = Path(require_java(java)).resolve().parent / "javac"
+    found = str(beside) if beside.is_file() else shutil.which("javac")
+    if found is None:
+        raise PrerequisiteError("javac not found: install a JDK (apt-get install openjdk-17-jdk-headless)")
+    return found
+
+
 def require_maven(maven: str) -> str:
     path = shutil.which(maven)
     if path is None:

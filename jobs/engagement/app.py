@@ -70,8 +70,10 @@ def job_spec(settings: Settings, job: EngagementSettings, *, late_floor_ms: int 
         "properties.auto.offset.reset": "earliest",
         "properties.isolation.level": "read_committed",
         **startup,
-        "format": "avro-confluent",
-        "avro-confluent.url": settings.schema_registry_url,
+        # Flink's avro-confluent, but a record that is not Confluent Avro of a registered schema
+        # is skipped, counted and logged instead of failing the job (jobs/engagement/format)
+        "format": "lenient-avro-confluent",
+        "lenient-avro-confluent.url": settings.schema_registry_url,
     }
 
     def sink(topic: str) -> KafkaTable:

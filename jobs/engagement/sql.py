@@ -102,7 +102,8 @@ def create_table(name: str, table: KafkaTable, *, watermark_ms: int | None = Non
         "`source_topic` STRING METADATA FROM 'topic' VIRTUAL",
         f"WATERMARK FOR `occurred_at` AS `occurred_at` - {_interval(watermark_ms)}"]  # fmt: skip
     prefix = "value." if "value.format" in table.options else ""
-    options = {**table.options, f"{prefix}avro-confluent.schema": json.dumps(table.schema)}
+    fmt = table.options[f"{prefix}format"]
+    options = {**table.options, f"{prefix}{fmt}.schema": json.dumps(table.schema)}
     return (
         f"CREATE TEMPORARY TABLE `{name}` (\n  {column_ddl(table.schema, extra)}\n) "
         f"WITH (\n  {_options(options)}\n)"

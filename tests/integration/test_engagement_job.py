@@ -115,6 +115,15 @@ class Wire:
             self._produce(e, tenant or self.tenant)
             self.producer.flush(30)  # one by one: the send order is the test's
 
+    def send_corrupt(self) -> None:
+        """Records no Confluent Avro reader can read, as a misconfigured producer writes them: JSON,
+        a schema id the registry does not have, a registered id over a body that does not decode."""
+        known = self.encoders["chat.actions.v1"].schema_id
+        for value in (b'{"not": "avro"}', b"\x00" + (2**31 - 7).to_bytes(4, "big") + b"\x02ab",
+                      b"\x00" + known.to_bytes(4, "big") + b"\xff\xff\xff"):  # fmt: skip
+            self.producer.produce("chat.actions.v1", key=b"corrupt", value=value)
+        self.producer.flush(30)
+
     def _produce(self, e: Event, tenant: str, partition: int | None = None,
                  on_delivery: Callable[[Any, Any], None] | None = None) -> None:
         common = {"event_id": e.event_id, "occurred_at": e.ts_ms, "tenant_id": tenant,
@@ -265,7 +274,10 @@ def check_against_the_reference(running_stack: Settings, job: Component, group: 
     on_time, _, late = the_events(base)
     windows = expected_windows(tenant, on_time)
     sessions = expected_sessions(tenant, on_time, round(SESSION_GAP_S * M))
-    wire.send(on_time)
+    half = len(on_time) // 2
+    wire.send(on_time[:half])
+    wire.send_corrupt()  # skipped by the job's lenient format: no restart, no window changes
+    wire.send(on_time[half:])
     wire.advance(base + 216 * M)  # past every on-time event: the watermark reaches base + 211 s
     # Minute 2's windows out means the watermark is past base + 180 s: the late events are late.
     first = {i for i, w in windows.items() if w["window_end"] <= base + 180 * M}

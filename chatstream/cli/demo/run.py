@@ -1,11 +1,13 @@
 """``chatstream demo``: set up, run the platform, drive traffic through it, summarise.
 
-Steps: the local stack up, migrations, topics, schemas; ``chatstream run`` (gateway, sinks and
-the dispatch job) as child processes; synthetic sessions through the real gateway with a progress
-bar; streaming chat completions through the gateway and the dispatch job (the default routing
+Steps: the local stack up, migrations, topics, schemas; ``chatstream run`` (gateway, sinks, the
+dispatch job and the engagement job) as child processes; synthetic history through the real
+gateway with a progress bar, in event-time order as a live product would produce it (a day of it
+the first time; after that, from where the last run's left off to now, so a stream job's event
+time never goes back); streaming chat completions through the gateway and the dispatch job (the default routing
 config: simulated models), each answer read as it streams; a few deliberately bad requests, and a few corrupt records written straight to Kafka (they must land
-in the dead-letter topic); wait until both sinks have committed everything; stop the platform
-cleanly; count what each store holds (every store query runs in a ``chatstream query`` child,
+in the dead-letter topic); wait until both sinks have committed everything and the engagement
+job's closed windows have landed; stop the platform cleanly; count what each store holds (every store query runs in a ``chatstream query`` child,
 as a user would type it).
 """
 
@@ -16,6 +18,9 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
@@ -25,8 +30,8 @@ from rich.table import Table
 
 from chatstream.cli.dashboard import dashboard_hint
 from chatstream.cli.demo.chats import ChatStats, chat_requests, drive_chats
-from chatstream.cli.demo.driver import DriveStats, drive, send_bad_requests
-from chatstream.cli.demo.traffic import DAY_MS, TrafficModel, bad_requests
+from chatstream.cli.demo.driver import DriveStats, drive_in_time_order, send_bad_requests
+from chatstream.cli.demo.traffic import DAY_MS, TrafficModel, bad_requests, in_time_order
 from chatstream.cli.preparation import chatstream_command, prepare_platform
 from chatstream.cli.supervisor import Supervisor
 from chatstream.errors import ChatstreamError
@@ -37,6 +42,7 @@ from chatstream.topics import dead_letter_name
 from gateway.auth import issue_token
 from gateway.main import jwt_secret
 from infra.local import stack
+from jobs.engagement.config import EngagementSettings
 from pipelines.sinks import CONSUMER_GROUPS
 from pipelines.topics import CHAT_ACTIONS
 
@@ -44,11 +50,22 @@ TOPIC = CHAT_ACTIONS.name
 DLQ = dead_letter_name(TOPIC)
 ROGUE_RECORDS = 3
 CHAT_ALIASES = ["chatstream-sim", "chatstream-sim-fast"]  # pipelines/models.toml
-COMPONENTS = ["gateway", "sink-clickhouse", "sink-postgres", "dispatch"]  # as `chatstream run`
+COMPONENTS = ["gateway", "sink-clickhouse", "sink-postgres", "dispatch", "engagement"]  # as `chatstream run`
+HISTORY_MS = DAY_MS + 3_600_000
+ENGAGEMENT_WAIT_S = 180
+JOB_START_S = 240
 
 
 class DemoError(ChatstreamError):
     """A demo step failed."""
+
+
+@dataclass
+class Engagement:
+    windows: int
+    newest_window_end_ms: int
+    sessions: int
+    late: int
 
 
 @dataclass
@@ -59,6 +76,7 @@ class Counts:
     clickhouse_distinct: int
     postgres: int
     postgres_distinct: int
+    engagement: Engagement
 
 
 def prepare(settings: Settings, say: Any) -> None:
@@ -67,19 +85,60 @@ def prepare(settings: Settings, say: Any) -> None:
     prepare_platform(settings, say)
 
 
-def count(settings: Settings) -> Counts:
-    def one(store: str, sql: str) -> int:
-        rows = json.loads(chatstream_command(settings, "query", store, sql, "--json"))
-        return int(next(iter(rows[0].values())))
+def one(settings: Settings, store: str, sql: str) -> int:
+    """The one number ``sql`` answers, as ``chatstream query STORE SQL --json`` prints it."""
+    rows = json.loads(chatstream_command(settings, "query", store, sql, "--json"))
+    return int(next(iter(rows[0].values())))
 
+
+def count(settings: Settings) -> Counts:
     return Counts(
         kafka=sum(end_offsets(settings.kafka_bootstrap_servers, TOPIC).values()),
         dlq=sum(end_offsets(settings.kafka_bootstrap_servers, DLQ).values()),
-        clickhouse=one("clickhouse", "SELECT count() FROM chat_events FINAL"),
-        clickhouse_distinct=one("clickhouse", "SELECT uniqExact(event_id) FROM chat_events"),
-        postgres=one("postgres", "SELECT count(*) FROM chat_events"),
-        postgres_distinct=one("postgres", "SELECT count(DISTINCT event_id) FROM chat_events"),
+        clickhouse=one(settings, "clickhouse", "SELECT count() FROM chat_events FINAL"),
+        clickhouse_distinct=one(settings, "clickhouse", "SELECT uniqExact(event_id) FROM chat_events"),
+        postgres=one(settings, "postgres", "SELECT count(*) FROM chat_events"),
+        postgres_distinct=one(settings, "postgres", "SELECT count(DISTINCT event_id) FROM chat_events"),
+        engagement=engagement_counts(settings),
     )
+
+
+def engagement_counts(settings: Settings) -> Engagement:
+    windows = one(settings, "clickhouse", "SELECT count() FROM engagement_windows FINAL")
+    newest = one(settings, "clickhouse", "SELECT toUnixTimestamp64Milli(max(window_end)) FROM engagement_windows")
+    sessions = one(settings, "clickhouse", "SELECT count() FROM engagement_sessions FINAL")
+    late = one(settings, "clickhouse", "SELECT count() FROM late_events FINAL")
+    return Engagement(windows, newest, sessions, late)
+
+
+def history_start(settings: Settings, now_ms: int) -> int:
+    """A day and an hour back, or just after the newest chat action already stored (a second
+    run continues the first: the engagement job's event time has passed that history)."""
+    newest = one(settings, "clickhouse", "SELECT toUnixTimestamp64Milli(max(occurred_at)) FROM chat_events")
+    return max(now_ms - HISTORY_MS, newest + 1)
+
+
+def wait_for_log(path: Path, text: str, timeout_s: float, alive: Callable[[], bool]) -> None:
+    """Until a component's log says ``text`` (the engagement job: ``submitted``, so it reads the
+    traffic live rather than as a backlog); ``DemoError`` if it stops or the time passes."""
+    deadline = time.monotonic() + timeout_s
+    while not (path.exists() and text in path.read_text(errors="replace")):
+        if not alive():
+            raise DemoError(f"a component stopped while the engagement job started; see {path.parent}")
+        if time.monotonic() > deadline:
+            raise DemoError(f"the engagement job did not start within {timeout_s:.0f} s; see {path}")
+        time.sleep(1)
+
+
+def wait_windows(settings: Settings, closable_end_ms: int, alive: Any) -> Engagement:
+    """Until ClickHouse holds the job's windows up to ``closable_end_ms`` (those the watermark
+    has passed when traffic stops), or ``ENGAGEMENT_WAIT_S``; the counts then."""
+    deadline = time.monotonic() + ENGAGEMENT_WAIT_S
+    while True:
+        counts = engagement_counts(settings)
+        if counts.newest_window_end_ms >= closable_end_ms or time.monotonic() > deadline or not alive():
+            return counts
+        time.sleep(2)
 
 
 def write_rogue_records(settings: Settings) -> None:
@@ -95,6 +154,9 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
     with console.status("setting up") as status:
         prepare(settings, lambda text: status.update(text))
         before = count(settings)
+    engagement = EngagementSettings()
+    # what is in flight at once spans less than the job's watermark delay: none of it is late
+    skew_ms = max(1_000, engagement.watermark_delay_ms - 1_000)
     env = {**os.environ, "CHATSTREAM_STATE_DIR": str(settings.state_dir)}
     supervisor = Supervisor(COMPONENTS, log_dir=settings.state_dir / "logs", env=env)
     supervisor.start()
@@ -104,6 +166,8 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
             raise DemoError(f"the gateway at {settings.gateway_url} did not get ready; see {settings.state_dir / 'logs'}")
         if chats and not wait_ready(dispatch_url, timeout_s=60, alive=supervisor.running):
             raise DemoError(f"the dispatch job at {dispatch_url} did not get ready; see {settings.state_dir / 'logs'}")
+        with console.status("starting the engagement job (Flink)"):
+            wait_for_log(supervisor.log_dir / "engagement.log", "submitted", JOB_START_S, supervisor.running)
         console.print(f"Watch it live while the demo runs: {dashboard_hint(settings)}", soft_wrap=True)
         secret = jwt_secret(settings)
         if secret is None:
@@ -117,14 +181,15 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
             return tokens[(tenant, user)]
 
         now_ms = int(time.time() * 1000)
-        model = TrafficModel(start_ms=now_ms - DAY_MS - 3_600_000)
+        start_ms = history_start(settings, now_ms)
+        model = TrafficModel(start_ms=start_ms, span_ms=max(now_ms - start_ms, 60_000))
+        history = in_time_order(model.sessions(events), until_ms=now_ms)
         columns = (TextColumn("[bold]demo traffic"), BarColumn(), MofNCompleteColumn(), TextColumn("events"), TimeRemainingColumn())
         started = time.monotonic()
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task("events", total=events)
-            stats = asyncio.run(drive(settings.gateway_url, model.sessions(events), token_for, concurrency=concurrency,
-                                      on_events=lambda n: progress.advance(task, n)))  # fmt: skip
-            progress.update(task, total=progress.tasks[0].completed)
+            task = progress.add_task("events", total=len(history))
+            stats = asyncio.run(drive_in_time_order(settings.gateway_url, history, token_for, skew_ms=skew_ms,
+                                                    concurrency=concurrency, on_events=lambda n: progress.advance(task, n)))  # fmt: skip
         elapsed = time.monotonic() - started
         chat_stats = None
         if chats:
@@ -136,12 +201,18 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
                 chat_stats = drive_chats(settings.gateway_host, settings.gateway_listen_port, requests,
                                          concurrency=concurrency, metrics_url=f"{dispatch_url}/metrics",
                                          on_result=lambda _: progress.advance(task))  # fmt: skip
+        traffic_end_ms = int(time.time() * 1000)
         ok_token = token_for("tenant-01", "tenant-01-user-001")
         forged = issue_token("a-well-formed-secret-that-is-not-ours-" * 2, tenant="tenant-01", user="x", audience=settings.jwt_audience, issuer=settings.jwt_issuer)
         rejected = asyncio.run(send_bad_requests(settings.gateway_url, bad_requests(), {"ok": ok_token, "forged": forged}))
         write_rogue_records(settings)
         with console.status("waiting for both sinks to commit everything"):
             lags = wait_caught_up(settings.kafka_bootstrap_servers, list(CONSUMER_GROUPS.values()), TOPIC, timeout_s=180)
+        # the watermark stops where the traffic stopped, less the job's delay: windows ending
+        # before that are emitted; the newest minute closes when later traffic moves event time on
+        closable_end_ms = (traffic_end_ms - engagement.watermark_delay_ms) // 60_000 * 60_000
+        with console.status("waiting for the engagement job's closed windows to land in ClickHouse"):
+            windows = wait_windows(settings, closable_end_ms, supervisor.running)
     finally:
         supervisor.stop()
         code = supervisor.wait()
@@ -149,8 +220,10 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
     summarise(console, settings, stats, elapsed, rejected, before, after, lags)
     if chat_stats is not None:
         summarise_chats(console, chat_stats)
+    windows_ok = windows.newest_window_end_ms >= closable_end_ms
+    summarise_engagement(console, before.engagement, after.engagement, closable_end_ms, engagement)
     chats_ok = chat_stats is None or chat_stats.completed == len(chat_stats.results)
-    return 0 if code == 0 and not any(lags.values()) and chats_ok else 1
+    return 0 if code == 0 and not any(lags.values()) and chats_ok and windows_ok else 1
 
 
 def summarise(console: Console, settings: Settings, stats: DriveStats, elapsed: float, rejected: list[tuple[str, int, str]],
@@ -162,7 +235,7 @@ def summarise(console: Console, settings: Settings, stats: DriveStats, elapsed: 
     table.add_row("events accepted by the gateway (202)", f"{accepted:,}")
     table.add_row("  of which re-sent in retried batches", f"{stats.retried_batches:,} batches")
     table.add_row("  accepted rate", f"{accepted / max(elapsed, 1e-9):,.0f} events/s")
-    table.add_row("new records in chat.actions.v1", f"{after.kafka - before.kafka:,}")
+    table.add_row("new offsets in chat.actions.v1 (records and transaction markers)", f"{after.kafka - before.kafka:,}")
     table.add_row("new rows in ClickHouse chat_events (FINAL)", f"{after.clickhouse - before.clickhouse:,}")
     table.add_row("new rows in PostgreSQL chat_events", f"{after.postgres - before.postgres:,}")
     table.add_row("duplicate event_ids in ClickHouse / PostgreSQL",
@@ -178,11 +251,31 @@ def summarise(console: Console, settings: Settings, stats: DriveStats, elapsed: 
     for label, status, message in rejected:
         bad.add_row(label, str(status), message[:90])
     console.print(bad)
-    console.print("Query the stores (the platform is stopped, so chDB is free):")
+    console.print("Query the stores (the local stack keeps running; `chatstream infra down` stops it):")
     console.print('  chatstream query clickhouse "SELECT action, count() FROM chat_events FINAL GROUP BY action ORDER BY 2 DESC"')
     console.print('  chatstream query postgres "SELECT tenant_id, count(*) FROM chat_events GROUP BY 1 ORDER BY 2 DESC"')
     console.print(f"  kafka: {settings.kafka_bootstrap_servers}, topics {TOPIC} and {DLQ}; registry {settings.schema_registry_url}")
     console.print("Run the platform yourself: chatstream run   (gateway at " + settings.gateway_url + ")")
+
+
+def summarise_engagement(console: Console, before: Engagement, after: Engagement, closable_end_ms: int,
+                         job: EngagementSettings) -> None:  # fmt: skip
+    def at(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC") if ms > 0 else "none yet"
+
+    table = Table(title="engagement job (Flink: one-minute windows and sessions, in event time)")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("new window rows in ClickHouse engagement_windows (FINAL)", f"{after.windows - before.windows:,}")
+    table.add_row("windows closed and landed up to", at(after.newest_window_end_ms))
+    table.add_row("  closable when traffic stopped (watermark: newest event less "
+                  f"{job.watermark_delay_ms / 1000:g} s)", at(closable_end_ms))  # fmt: skip
+    table.add_row("new sessions in engagement_sessions (gap " f"{job.session_gap_s / 60:g} min)",
+                  f"{after.sessions - before.sessions:,}")  # fmt: skip
+    table.add_row("new late events (behind the watermark, counted apart)", f"{after.late - before.late:,}")
+    console.print(table)
+    console.print("The newest minute and open sessions close when later traffic moves event time past them "
+                  "(`chatstream run` keeps them coming).")
 
 
 def summarise_chats(console: Console, stats: ChatStats) -> None:

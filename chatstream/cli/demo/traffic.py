@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,27 @@ class Session:
     tenant_id: str
     user_id: str
     events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """One event with the user whose token posts it."""
+
+    tenant_id: str
+    user_id: str
+    event: dict[str, Any]
+
+    @property
+    def at_ms(self) -> int:
+        return int(self.event["occurred_at"])
+
+
+def in_time_order(sessions: Iterable[Session], until_ms: int) -> list[Stamped]:
+    """Every event of ``sessions`` up to ``until_ms``, in event-time order: history that ends now
+    (a session still going on has no events in the future), as a live product produced it."""
+    events = [Stamped(s.tenant_id, s.user_id, e) for s in sessions for e in s.events if e["occurred_at"] <= until_ms]
+    events.sort(key=lambda stamped: stamped.at_ms)  # stable: a session's events keep their order
+    return events
 
 
 def daily_intensity(ms_of_day: int) -> float:
