@@ -135,7 +135,7 @@ async def drive_in_time_order(
 ) -> DriveStats:
     """Post ``events`` (sorted by event time) as a live product would produce them: the requests
     in flight at once never span more than ``skew_ms`` of event time, so a stream job whose
-    out-of-orderness is at least that finds none of them late. Slice by slice, each slice's
+    watermark trails its newest event by more than that finds none of them late. Slice by slice, each slice's
     per-user batches side by side."""
     poster = _Poster(token_for, retry_fraction, seed, on_events)
     gate = asyncio.Semaphore(concurrency)
