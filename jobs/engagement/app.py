@@ -145,7 +145,7 @@ def flink_config(settings: Settings, job: EngagementSettings, jars: list[Path], 
     if restored is not None:
         log.info("resuming from checkpoint %s", restored)
         config["execution.state-recovery.path"] = restored
-    return config
+    return {**config, **job.flink_options}
 
 
 @dataclass

@@ -64,6 +64,11 @@ class EngagementSettings(BaseSettings):
         "from the newest checkpoint there.",
     )  # fmt: skip
     restore: bool = Field(default=True, description="Resume from the newest retained checkpoint.")
+    flink_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further Flink configuration, a JSON object of option to value (for example "
+        '{"pipeline.object-reuse": "true"}), applied over the job\'s own.',
+    )  # fmt: skip
 
     @property
     def watermark_delay_ms(self) -> int:
