@@ -129,6 +129,9 @@ def flink_config(settings: Settings, job: EngagementSettings, jars: list[Path], 
         "pipeline.jars": ";".join(jar.as_uri() for jar in jars),
         "parallelism.default": str(job.parallelism),
         "table.local-time-zone": "UTC",
+        # the planner's operators copy what they keep, so chained operators may hand rows on
+        # uncopied: ~20-30 % more events/s in the engagement benchmark (bench/RESULTS.md)
+        "pipeline.object-reuse": "true",
         "table.exec.source.idle-timeout": f"{round(job.idle_timeout_s * 1000)} ms",
         "execution.checkpointing.interval": f"{round(job.checkpoint_interval_s * 1000)} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
