@@ -192,6 +192,16 @@ FROM (
 """
 
 
+TABLES = ("chat_events", "ai_requests", "engagement_windows")
+
+
+def clear(client: Any) -> None:
+    """Empty the tables ``fill`` writes (the bench stack's only: earlier runs' rows would add to
+    the size the latency figure is measured over)."""
+    for table in TABLES:
+        client.command(f"TRUNCATE TABLE {table}")
+
+
 def fill(client: Any, shape: Shape) -> dict[str, int]:
     """Write ``shape``'s rows; the row count of each table written (for this prefix)."""
     params: dict[str, Any] = {
@@ -205,8 +215,8 @@ def fill(client: Any, shape: Shape) -> dict[str, int]:
     for dimension in ("tenant", "model", "user"):
         client.command(_windows(dimension), parameters=params, settings=settings)
     counts = {}
-    for table, column in (("chat_events", "tenant_id"), ("ai_requests", "tenant_id"), ("engagement_windows", "tenant_id")):
+    for table in TABLES:
         counts[table] = int(client.query(
-            f"SELECT count() FROM {table} WHERE {column} LIKE concat({{prefix:String}}, '%')", parameters=params
+            f"SELECT count() FROM {table} WHERE tenant_id LIKE concat({{prefix:String}}, '%')", parameters=params
         ).result_rows[0][0])  # fmt: skip
     return counts

@@ -12,7 +12,8 @@
     gateway at a steady rate, stamped "now". For each one-minute window of each tenant: when its
     row is first visible in ClickHouse, less the window's end plus the job's watermark delay
     (out-of-orderness + allowed lateness), the earliest the job may emit it.
-(c) api: a large table made inside ClickHouse (``bench.analytics_data``), then the dashboard's
+(c) api: a large table made inside ClickHouse (``bench.analytics_data``; the bench stack's
+    analytics tables emptied first), then the dashboard's
     queries through the gateway's analytics API (admin token; every figure over 1 h, 24 h and
     7 d, all tenants and one tenant), against the same statements sent to ClickHouse directly
     (raw baseline, same run). p50/p95 of each.
@@ -45,7 +46,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from bench.analytics_data import MODELS, Shape, fill
+from bench.analytics_data import MODELS, Shape, clear, fill
 from bench.harness import PlatformProcess, bench_stack_up, no_ctrl_c, settle_heap
 from chatstream.ids import uuid7
 from chatstream.lag import end_offsets
@@ -460,6 +461,7 @@ def run_engagement_bench(base: Settings, *, quick: bool, console: Console) -> di
         client = clickhouse_client(settings)
         try:
             shape = Shape(events=plan.api_events, end_ms=int(time.time() * 1000), prefix=f"big-{run}-")
+            clear(client)  # the figure is over the plan's events, not every earlier run's too
             made = fill(client, shape)
             (events_in_clickhouse,) = client.query("SELECT count() FROM chat_events").result_rows[0]
         finally:

@@ -10,8 +10,8 @@ import clickhouse_connect
 import fastavro
 import pytest
 
-from bench.analytics_data import Shape, fill
-from bench.engagement import api_queries, chat_action, percentile
+from bench.analytics_data import TABLES, Shape, clear, fill
+from bench.engagement import Drain, api_queries, chat_action, partition_of, percentile, who
 from chatstream.avro.catalog import load_catalog
 from gateway.analytics_params import Scope
 from gateway.analytics_sql import FIGURES
@@ -40,6 +40,22 @@ def test_the_query_set_covers_every_endpoint_and_figure_and_builds_its_sql() -> 
         assert statement.sql.strip() and all(f"{{{p}:" in statement.sql for p in statement.parameters)
 
 
+def test_a_preloaded_actions_partition_follows_its_conversation() -> None:
+    for i in range(50):
+        record = chat_action(i, 1_700_000_000_000 + i, "r")
+        assert (record["tenant_id"], record["user_id"], record["conversation_id"]) == who(i, "r")
+    assert {partition_of(who(i, "r")[2], 6) for i in range(2_000)} == set(range(6))
+
+
+def test_drain_rates_from_the_jobs_commits() -> None:
+    drained = Drain([(0.0, 10_000), (2.0, 50_000), (4.0, 130_000), (6.0, 210_000), (8.0, 290_000)])
+    assert drained.seconds == 8.0
+    assert drained.eps == (290_000 - 10_000) / 8.0  # warm-up in
+    assert drained.warm_eps == (290_000 - 130_000) / 4.0  # from the commit at half time on
+    short = Drain([(0.0, 1), (1.0, 3), (3.0, 9)])
+    assert short.warm_eps == short.eps  # no commit between half time and the end
+
+
 def test_percentile_is_none_without_values() -> None:
     assert percentile([], 0.95) is None
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
@@ -65,3 +81,10 @@ def test_the_large_data_set_is_consistent_with_itself(made: tuple[object, dict[s
     for _dimension, sent, requests, latencies, in_buckets, buckets in rows:
         assert sent == messages and requests == messages  # every dimension counts every event once
         assert in_buckets == latencies and buckets == len(LATENCY_BOUNDS_MS) + 1
+
+
+def test_clear_empties_the_tables_fill_writes(made: tuple[object, dict[str, int]]) -> None:
+    client, _ = made
+    clear(client)
+    for table in TABLES:
+        assert client.query(f"SELECT count() FROM {table}").result_rows == [(0,)]  # type: ignore[attr-defined]
