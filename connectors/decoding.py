@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chatstream.avro.serde import WireFormatError
-from connectors.engine import by_route, scratch_file, select_from
+from connectors.engine import by_route, query_size, scratch_file, select_from
 from connectors.errors import MappingError, TransientWriteError
 from connectors.sink import Batch, RawRecord, Reject, Route, Row
 
@@ -173,7 +173,7 @@ class EngineDecoder:
         try:
             with scratch_file(batches) as path:
                 select = select_from(batches, path, self.registry_url, expressions)
-                data: bytes = self.engine.raw_query(select, fmt=self.fmt)
+                data: bytes = self.engine.raw_query(select, fmt=self.fmt, settings=query_size(select))
         except Exception as exc:  # noqa: BLE001 - chDB raises its own kinds: Python finds the culprits
             self.on_fallback(batches, exc)
             (decoded,) = self.fallback.decode(batches)

@@ -105,6 +105,17 @@ def select_from(batches: Sequence[Batch], path: str, registry_url: str, expressi
     )
 
 
+DEFAULT_MAX_QUERY_SIZE = 262_144  # ClickHouse's, in bytes
+
+
+def query_size(select: str) -> dict[str, int] | None:
+    """The settings a query this long needs: a set with gaps between its offsets (a marker after
+    each of a transactional producer's transactions) spells out every row's coordinates, which
+    can pass ClickHouse's default limit on a query's size."""
+    size = len(select.encode())
+    return {"max_query_size": size + 1024} if size >= DEFAULT_MAX_QUERY_SIZE - 1024 else None
+
+
 def set_token(batches: Sequence[Batch]) -> str:
     """One deduplication token for a set of batches: their tokens, hashed when there are many."""
     tokens = ",".join(b.dedup_token for b in batches)

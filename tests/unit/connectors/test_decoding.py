@@ -280,3 +280,23 @@ def test_a_completed_answer_counts_characters_not_bytes_in_both_decoders(engine:
     engine.raw_insert("lengths", list(AI_REQUESTS.columns), insert_block=native.data, fmt="Native")
     assert python.rows is not None and python.rows[0][at] == len(content) == 39
     assert engine.query("SELECT content_length FROM lengths").result_rows == [(39,)]
+
+
+def test_a_large_set_with_gaps_between_offsets_is_read_by_the_engine(engine: Any, registry_url: str) -> None:
+    """Transactional producers leave a marker after each transaction, so a gateway's records come
+    with gaps: each row's coordinates are spelled out, past ClickHouse's default query size."""
+    records = (every_action() * 3_000)[:40_000]
+    gapped = batch(records, first=4_000_000_000)
+    gapped.offsets = [4_000_000_000 + 2 * i for i in range(len(records))]  # a marker after each record
+    gapped.last_offset = gapped.offsets[-1]
+    fallbacks: list[Exception] = []
+    (decoded,) = EngineDecoder(engine, registry_url, "Native", python_decoder(),
+                               lambda _b, e: fallbacks.append(e)).decode([gapped])  # fmt: skip
+    assert fallbacks == [] and decoded.data is not None
+    create_table(engine, "chat_events", "gapped_like")
+    engine.command("CREATE TABLE gapped_chat_events AS gapped_like ENGINE = Memory")  # every row kept
+    engine.raw_insert("gapped_chat_events", list(ROUTE.columns), insert_block=decoded.data, fmt="Native")
+    ((rows, first, last, partitions),) = engine.query(
+        "SELECT count(), min(kafka_offset), max(kafka_offset), groupUniqArray(kafka_partition) FROM gapped_chat_events"
+    ).result_rows
+    assert (rows, first, last, partitions) == (40_000, 4_000_000_000, gapped.offsets[-1], [2])
