@@ -43,6 +43,9 @@ from gateway.errors import GatewayError, KafkaOutcomeUnknownError, KafkaUnavaila
 log = logging.getLogger(__name__)
 
 ABORT_TIMEOUT_S = 2.0
+# how long a request waits for a registered producer (a worker just started, a producer being
+# replaced) before it is refused
+SLOT_WAIT_S = 3.0
 
 
 
@@ -131,6 +134,7 @@ class EventProducer:
             return
         loop = asyncio.get_running_loop()
         request = _Request(topic, records, time.monotonic() + self.ack_timeout_s, loop, loop.create_future())
+        await self._slot_open(min(SLOT_WAIT_S, self.ack_timeout_s))
         self._join(request)
         self._work.set()
         try:
@@ -141,6 +145,13 @@ class EventProducer:
                 f"Kafka did not answer within {self.ack_timeout_s:g}s; the events may or may not "
                 "be stored: retry with the same event ids", retry_after_s=5,
             ) from exc  # fmt: skip
+
+    async def _slot_open(self, wait_s: float) -> None:
+        """Wait up to ``wait_s`` for a producer that takes requests (registration takes a round
+        trip to the transaction coordinator; readiness is probed on one worker of several)."""
+        give_up = time.monotonic() + wait_s
+        while self._open is None and time.monotonic() < give_up:
+            await asyncio.sleep(0.02)
 
     def _join(self, request: _Request) -> None:
         """Produce the request's records into the open transaction (or refuse it: 503)."""
