@@ -1,8 +1,9 @@
-"""``chatstream bench ingest | dispatch | engagement``: benchmarks against raw baselines measured in the same run."""
+"""``chatstream bench ingest | dispatch | engagement | anomalies``: benchmarks against raw baselines measured in the same run."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
@@ -48,3 +49,22 @@ def engagement(
     from bench.engagement import main
 
     main(ctx.obj, quick)
+
+
+@app.command()
+def anomalies(
+    nab: Path = typer.Option(..., "--nab", exists=True, file_okay=False,
+                             help="The NAB corpus: a folder with data/ and labels/combined_windows.json."),
+    out: Path = typer.Option(Path(".chatstream/bench-out/anomalies"), "--out", file_okay=False,
+                             help="Where to write the results, in NAB's layout (<out>/chatstream/<category>/...)."),
+) -> None:  # fmt: skip
+    """The anomaly job's detector over every NAB file, point by point, against NAB's
+    windowed-Gaussian baseline in the same run: precision, recall and F1 against the labelled
+    windows, NAB's scores, points/s. Needs no services. The last output line is JSON."""
+    from bench.anomalies import main
+
+    try:
+        main(nab, out)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

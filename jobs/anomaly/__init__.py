@@ -1,0 +1,7 @@
+"""The anomaly job's detection, pure: no clients, no clock.
+
+- ``baseline``: how far a value lies from what the series' recent history (and season) expects;
+- ``forest``: a fitted IsolationForest scored one point at a time;
+- ``detector``: one series' detector, both combined into a score in [0, 1] with an explanation;
+- ``incident``: one open anomaly per series until it resolves.
+"""
