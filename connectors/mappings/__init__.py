@@ -27,9 +27,10 @@ from connectors.mappings.chat_events import CHAT_EVENT_COLUMNS, CHAT_EVENT_KEY, 
 from connectors.mappings.engagement_sessions import ENGAGEMENT_SESSIONS, engagement_session_row
 from connectors.mappings.engagement_windows import ENGAGEMENT_WINDOWS, engagement_window_row
 from connectors.mappings.late_events import LATE_EVENTS, late_event_row
+from connectors.mappings.ops_metrics import OPS_METRIC_COLUMNS, OPS_METRICS, ops_metric_row
 
 MAPPINGS = {m.table: m for m in (CHAT_EVENTS, AI_REQUESTS, AI_ATTEMPTS, ENGAGEMENT_WINDOWS, ENGAGEMENT_SESSIONS,
-                                 LATE_EVENTS)}  # fmt: skip
+                                 LATE_EVENTS, OPS_METRICS)}  # fmt: skip
 """Every mapping by its table: ``pipelines/sinks.py`` names tables, the CLI looks them up here."""
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "ENGAGEMENT_SESSIONS",
     "ENGAGEMENT_WINDOWS",
     "LATE_EVENTS",
+    "OPS_METRICS",
+    "OPS_METRIC_COLUMNS",
     "FIRST_MS",
     "LAST_MS",
     "MAPPINGS",
@@ -57,6 +60,7 @@ __all__ = [
     "engagement_session_row",
     "engagement_window_row",
     "late_event_row",
+    "ops_metric_row",
     "not_null",
     "require",
     "within_years",

@@ -31,6 +31,7 @@ from connectors.mappings import (
     FIRST_MS,
     LAST_MS,
     LATE_EVENTS,
+    OPS_METRICS,
     Mapping,
 )
 from connectors.sink import Batch, Route
@@ -44,10 +45,10 @@ SCHEMA = CATALOG[TOPIC].schema
 ROUTES = {m.table: Route(topic, m.table, m, CATALOG[topic].schema)
           for topic, m in (("chat.actions.v1", CHAT_EVENTS), ("ai.responses.v1", AI_REQUESTS), ("ai.requests.v1", AI_ATTEMPTS),
                            ("analytics.engagement.v1", ENGAGEMENT_WINDOWS), ("analytics.sessions.v1", ENGAGEMENT_SESSIONS),
-                           ("analytics.late_events.v1", LATE_EVENTS))}  # fmt: skip
+                           ("analytics.late_events.v1", LATE_EVENTS), ("ops.metrics.v1", OPS_METRICS))}  # fmt: skip
 ROUTE = ROUTES["chat_events"]
 SCHEMA_IDS = {"chat.actions.v1": 1, "ai.requests.v1": 2, "ai.responses.v1": 3, "analytics.engagement.v1": 4,
-              "analytics.sessions.v1": 5, "analytics.late_events.v1": 6}  # fmt: skip
+              "analytics.sessions.v1": 5, "analytics.late_events.v1": 6, "ops.metrics.v1": 7}  # fmt: skip
 SCHEMAS = {schema_id: CATALOG[topic].schema for topic, schema_id in SCHEMA_IDS.items()}
 PARSED = {topic: fastavro.parse_schema(CATALOG[topic].schema) for topic in SCHEMA_IDS}
 
@@ -154,6 +155,18 @@ def late_events() -> list[dict[str, Any]]:
     return [record]
 
 
+def ops_metrics() -> list[dict[str, Any]]:
+    """Labels with slashes, quotes, a backslash, non-ASCII and none at all; a unit and none."""
+    labels = ({"route": "/v1/events", "b": 'say "hi"', "a": "é\\/x"}, {}, {"topic": "chat.actions.v1"})
+    now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)  # within the table's 30-day TTL
+    records = []
+    for i, found in enumerate(labels):
+        record = sample(CATALOG["ops.metrics.v1"].schema)
+        record.update(occurred_at=now_ms + i, labels=found, unit=None if i == 1 else "1/s", value=1.5 * i)
+        records.append(record)
+    return records
+
+
 PARITY: dict[str, tuple[Callable[[], list[dict[str, Any]]], int]] = {
     "chat_events": (every_action, 14),  # one record per action
     "ai_requests": (varied_responses, 7),  # CHUNKs, COMPLETEDs with and without usage, FAILEDs
@@ -161,6 +174,7 @@ PARITY: dict[str, tuple[Callable[[], list[dict[str, Any]]], int]] = {
     "engagement_windows": (engagement_windows, 3),
     "engagement_sessions": (engagement_sessions, 2),
     "late_events": (late_events, 1),
+    "ops_metrics": (ops_metrics, 3),
 }
 
 
