@@ -182,6 +182,10 @@ class Settings(BaseSettings):
         default=60.0, gt=0,
         description="A sink with work waiting that made no progress this long reports not ready.",
     )  # fmt: skip
+    ops_metrics_interval_s: float = Field(
+        default=10.0, ge=0,
+        description="Every component publishes its load to ops.metrics.v1 this often; 0 turns it off.",
+    )  # fmt: skip
     sink_health_port: int | None = Field(
         default=None,
         description="Port of a sink's /metrics, /healthz and /readyz; unset = port base + 85 "

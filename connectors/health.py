@@ -20,6 +20,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from socketserver import ThreadingMixIn
 
+from chatstream.service_load import Measure
+
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,15 @@ class Progress:
             "last_error": self.last_error,
             **({"reason": f"no progress for {self.since_moved_s():.0f}s: {self.last_error or 'waiting'}"} if stuck else {}),
         }
+
+
+LOAD = (
+    Measure("rows_per_s", "chatstream_sink_rows_written", "rate", "1/s"),
+    Measure("consumer_lag", "chatstream_sink_lag_records", "gauge", "records"),
+    Measure("errors_per_s", "chatstream_sink_write_retries", "rate", "1/s"),
+    Measure("dead_letters_per_s", "chatstream_sink_dead_letters", "rate", "1/s"),
+)
+"""What a sink publishes to ops.metrics.v1 (``chatstream.ops_publisher``)."""
 
 
 class SinkMetrics:

@@ -17,6 +17,8 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from chatstream.ops_publisher import OpsPublisher
+
 from gateway import openapi
 from gateway.analytics import add_analytics_routes
 from gateway.analytics_store import AnalyticsStore
@@ -58,6 +60,7 @@ class Gateway:
     ready_checks: dict[str, Callable[[], bool]]
     chat: ChatService | None = None  # the OpenAI-compatible chat API, when the routing config is there
     analytics: AnalyticsStore | None = None  # the analytics API's ClickHouse, when configured
+    ops: OpsPublisher | None = None  # this worker's load to ops.metrics.v1
 
 
 def parse_events(body: bytes, max_events: int) -> list[Any]:
@@ -112,7 +115,11 @@ def create_app(gw: Gateway) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if gw.chat is not None:
             gw.chat.replies.start(asyncio.get_running_loop())
+        if gw.ops is not None:
+            await asyncio.to_thread(gw.ops.start)
         yield
+        if gw.ops is not None:
+            await asyncio.to_thread(gw.ops.close)
         await asyncio.to_thread(gw.producer.close)
         if gw.chat is not None:
             await asyncio.to_thread(gw.chat.producer.close)

@@ -19,6 +19,7 @@ from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import ContractRegistry, registry_fetcher
 from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
 from chatstream.errors import ChatstreamError
+from chatstream.ops_publisher import build_publisher, instance_name
 from chatstream.settings import Settings, load_settings
 from chatstream.topics import Existing
 from chatstream.stores import clickhouse_client
@@ -29,7 +30,7 @@ from gateway.chat import ChatService
 from gateway.direct_producer import DirectProducer
 from gateway.connection import guarded_protocol
 from gateway.events import ChatActionShape
-from gateway.metrics import MULTIPROCESS_DIR, GatewayMetrics
+from gateway.metrics import LOAD, MULTIPROCESS_DIR, GatewayMetrics
 from gateway.producer import EventProducer
 from gateway.ratelimit import TenantLimiter
 from gateway.replies import ReplyReader, reply_partition
@@ -42,7 +43,7 @@ from gateway.startup import (
     transactional_id,
 )
 from jobs.dispatch.config import load_routing
-from pipelines.topics import AI_RESPONSES
+from pipelines.topics import AI_RESPONSES, METRICS
 
 
 def jwt_secret(settings: Settings) -> str | None:
@@ -100,6 +101,9 @@ def build_gateway(settings: Settings, worker: int = 0) -> Gateway:
                       "topic": lambda: producer.topic_exists(EVENTS_TOPIC) is True},  # fmt: skip
         chat=chat,
         analytics=build_analytics(settings),
+        ops=build_publisher(settings, METRICS.name, "gateway", LOAD, metrics.registry.collect,
+                            instance=instance_name(f"/{worker}"),
+                            labels={"port": str(settings.gateway_listen_port), "worker": str(worker)}),  # fmt: skip
     )
 
 

@@ -10,7 +10,20 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
+from chatstream.service_load import Measure
+
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+LOAD = (
+    Measure("requests_per_s", "chatstream_gateway_requests", "rate", "1/s"),
+    Measure("errors_per_s", "chatstream_gateway_requests", "rate", "1/s", {"status": "5*"}),
+    Measure("events_per_s", "chatstream_gateway_events_produced", "rate", "1/s"),
+    Measure("rejections_per_s", "chatstream_gateway_rejections", "rate", "1/s"),
+    Measure("latency_p50_s", "chatstream_gateway_request_seconds", "p50", "s"),
+    Measure("latency_p95_s", "chatstream_gateway_request_seconds", "p95", "s"),
+)
+"""What each gateway worker publishes to ops.metrics.v1 (``chatstream.ops_publisher``), from
+its own values (not the workers' sum): each worker is an instance."""
 
 
 class GatewayMetrics:

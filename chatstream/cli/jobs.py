@@ -60,11 +60,20 @@ def build_dispatch(settings: Settings) -> object:
 def dispatch(ctx: typer.Context) -> None:
     """Answer the chat API's requests: route, call providers, stream answers back through Kafka
     (Ctrl-C or SIGTERM: stop taking requests, exit). Metrics and readiness on port base + 87."""
-    from jobs.dispatch.app import DispatchJob, run_worker
+    from chatstream.ops_publisher import build_publisher
+    from jobs.dispatch.app import LOAD, DispatchJob, run_worker
+    from pipelines.topics import METRICS
 
     job = build_dispatch(ctx.obj)
     assert isinstance(job, DispatchJob)
-    run_worker(job)
+    ops = build_publisher(ctx.obj, METRICS.name, "dispatch", LOAD, job.metrics.registry.collect)
+    if ops is not None:
+        ops.start()
+    try:
+        run_worker(job)
+    finally:
+        if ops is not None:
+            ops.close()
 
 
 @app.command()

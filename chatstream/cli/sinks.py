@@ -22,12 +22,14 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import registry_fetcher
 from chatstream.avro.serde import ConfluentDecoder
+from chatstream.ops_publisher import build_publisher
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client
 from chatstream.topics import TopicAdmin, dead_letter_name
 from connectors.clickhouse_sink import ClickHouseSink, column_types
 from connectors.decoding import EngineDecoder, PythonDecoder
 from connectors.dlq import DeadLetters
+from connectors.health import LOAD as SINK_LOAD
 from connectors.health import Progress, SinkMetrics, serve
 from connectors.mappings import MAPPINGS
 from connectors.pipeline import count_fallback
@@ -36,6 +38,7 @@ from connectors.postgres_sink import PostgresSink
 from connectors.runner import SinkRunner
 from connectors.sink import Route, Sink
 from pipelines.sinks import CONSUMER_GROUPS, SINK_TABLES
+from pipelines.topics import METRICS
 
 KINDS = tuple(SINK_TABLES)
 
@@ -136,12 +139,17 @@ def run_sink(settings: Settings, kind: str, *, group: str | None = None) -> None
         with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
             sink = build_sink(settings, kind, registry, metrics, routes=routes, consumer_group=group)
             runner = build_runner(settings, sink, routes, stopping, progress, metrics, group=group)
+            ops = build_publisher(settings, METRICS.name, f"sink-{kind}", SINK_LOAD, metrics.registry.collect)
             print(f"sink {kind}: draining {', '.join(r.topic for r in routes)} as {group}; "
                   f"metrics and readiness on http://{settings.gateway_host}:{settings.sink_port(kind)}", flush=True)  # fmt: skip
             try:
                 settle_heap()
+                if ops is not None:
+                    ops.start()
                 runner.run()
             finally:
+                if ops is not None:
+                    ops.close()
                 sink.close()
     finally:
         server.shutdown()

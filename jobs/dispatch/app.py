@@ -33,6 +33,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
+from chatstream.service_load import Measure
 from jobs.dispatch.engine import Dispatcher
 from jobs.dispatch.events import ChunkBatch, Completed, Dispatched, Failed
 from jobs.dispatch.limits import TenantUsage
@@ -52,6 +53,16 @@ from pipelines.topics import DISPATCH_HEADER, REQUEST_HEADER
 log = logging.getLogger(__name__)
 
 APP_ID = "chatstream-dispatch"
+
+
+LOAD = (
+    Measure("requests_per_s", "chatstream_dispatch_answers", "rate", "1/s"),
+    Measure("errors_per_s", "chatstream_dispatch_answers", "rate", "1/s", {"outcome": "failed"}),
+    Measure("in_flight_streams", "chatstream_dispatch_in_flight", "gauge", "streams"),
+    Measure("ttft_p50_s", "chatstream_dispatch_ttft_seconds", "p50", "s"),
+    Measure("ttft_p95_s", "chatstream_dispatch_ttft_seconds", "p95", "s"),
+)
+"""What a dispatch worker publishes to ops.metrics.v1 (``chatstream.ops_publisher``)."""
 
 
 class DispatchMetrics:
