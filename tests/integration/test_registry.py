@@ -84,19 +84,21 @@ def test_unreachable_registry_is_a_clear_error() -> None:
             registry.check(contract)
 
 
-def test_the_engagement_contract_evolved_backward_compatibly_from_its_first_version(
-    running_stack: Settings, tmp_path: Path, unique: str, request: pytest.FixtureRequest
+@pytest.mark.parametrize("contract", ["analytics.engagement.v1", "ops.anomalies.v1"])
+def test_a_contract_evolved_backward_compatibly_from_its_first_version(
+    running_stack: Settings, tmp_path: Path, unique: str, request: pytest.FixtureRequest, contract: str
 ) -> None:
-    """analytics.engagement.v1 gained the engagement job's columns with defaults: the registry
-    (BACKWARD_TRANSITIVE) takes it over the version first published (kept in tests/integration/contracts)."""
+    """analytics.engagement.v1 gained the engagement job's columns, ops.anomalies.v1 its status and
+    incident, with defaults: the registry (BACKWARD_TRANSITIVE) takes each over the version first
+    published (kept in tests/integration/contracts)."""
     registry = ContractRegistry(running_stack.schema_registry_url)
     request.addfinalizer(registry.close)
-    topic = f"test.engagement{unique}.v1"
+    topic = f"test.{contract.split('.')[1]}{unique}.v1"
     first, now = tmp_path / "first", tmp_path / "now"
     first.mkdir()
     now.mkdir()
-    shutil.copy(Path(__file__).parent / "contracts" / "analytics.engagement.v1.first.avsc", first / f"{topic}.avsc")
-    shutil.copy(load_catalog()["analytics.engagement.v1"].path, now / f"{topic}.avsc")
+    shutil.copy(Path(__file__).parent / "contracts" / f"{contract}.first.avsc", first / f"{topic}.avsc")
+    shutil.copy(load_catalog()[contract].path, now / f"{topic}.avsc")
     v1 = registry.register(load_contract(first / f"{topic}.avsc"))
     current = load_contract(now / f"{topic}.avsc")
     assert registry.check(current).state == "compatible"
