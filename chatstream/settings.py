@@ -233,6 +233,11 @@ class Settings(BaseSettings):
         return self.port_base + 87
 
     @property
+    def anomaly_port(self) -> int:
+        """Where ``chatstream job anomaly`` serves its metrics and readiness."""
+        return self.port_base + 88
+
+    @property
     def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_listen_port}"
 

@@ -1,4 +1,4 @@
-"""``chatstream job dispatch``: the platform's stream jobs, wired from the settings."""
+"""``chatstream job dispatch | engagement | anomaly``: the platform's stream jobs, wired from the settings."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import ContractRegistry, registry_fetcher
 from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
 from chatstream.settings import Settings
-from chatstream.topics import TopicAdmin
+from chatstream.topics import DAY_MS, TopicAdmin, TopicSpec, plan
 
 app = typer.Typer(help="The platform's stream jobs.", no_args_is_help=True)
 
@@ -110,3 +110,40 @@ def engagement(
     if jobmanager is not None:
         overrides["jobmanager"] = jobmanager
     raise typer.Exit(run(settings, job.model_copy(update=overrides)))
+
+
+@app.command()
+def anomaly(ctx: typer.Context) -> None:
+    """Watch service metrics and engagement windows minute by minute; publish anomalies (opened,
+    resolved) to ops.anomalies.v1 (Ctrl-C or SIGTERM: stop, state kept in Faust tables).
+    Metrics and readiness on port base + 88. Settings: CHATSTREAM_ANOMALY_* (jobs/anomaly/config.py)."""
+    from chatstream.ops_publisher import build_publisher
+    from jobs.anomaly.app import LOAD, SERIES_TOPIC, AnomalyJob, run_worker
+    from jobs.anomaly.config import AnomalySettings
+    from pipelines.anomaly import ANOMALIES_TOPIC, SOURCES
+    from pipelines.topics import METRICS
+
+    settings: Settings = ctx.obj
+    job_settings = AnomalySettings()
+    admin = TopicAdmin(settings.kafka_bootstrap_servers, timeout_s=10)
+    admin.require([*SOURCES, ANOMALIES_TOPIC])
+    # the job's own series topic, made before the worker subscribes (Faust would make it on its
+    # first send, after the consumer had looked for it and given up on it)
+    series = TopicSpec(SERIES_TOPIC, partitions=job_settings.partitions, retention_ms=DAY_MS)
+    replication = admin.replication_factor()
+    admin.apply(plan([series], admin.existing([series.name]), replication), replication)
+    contract = load_catalog()[ANOMALIES_TOPIC]
+    with ContractRegistry(settings.schema_registry_url) as registry:
+        encoder = ConfluentEncoder(contract.schema, registry.register(contract).schema_id)
+    decoder = ConfluentDecoder(registry_fetcher(SchemaRegistryClient({"url": settings.schema_registry_url})))
+    job = AnomalyJob(bootstrap=settings.kafka_bootstrap_servers, sources=SOURCES, anomalies_topic=ANOMALIES_TOPIC,
+                     decoder=decoder, encoder=encoder, settings=job_settings, web_host=settings.gateway_host,
+                     web_port=settings.anomaly_port)  # fmt: skip
+    ops = build_publisher(settings, METRICS.name, "anomaly", LOAD, job.metrics.registry.collect)
+    if ops is not None:
+        ops.start()
+    try:
+        run_worker(job)
+    finally:
+        if ops is not None:
+            ops.close()

@@ -32,6 +32,7 @@ COMPONENTS: dict[str, list[str]] = {
     "sink-postgres": ["sink", "postgres"],
     "dispatch": ["job", "dispatch"],
     "engagement": ["job", "engagement"],
+    "anomaly": ["job", "anomaly"],
 }
 
 

@@ -15,13 +15,15 @@ event; for ``ai_requests`` it is a request, which all its events collapse into.
 One module per table: ``base`` (``Mapping`` and the expressions the mappings share),
 ``chat_events``, ``ai_requests``, ``ai_attempts``, and the engagement job's ``engagement_windows``,
 ``engagement_sessions``, ``late_events`` (ClickHouse only: their rows are derived, deterministic
-and collapse by id, so the tables replace by ``inserted_at``).
+and collapse by id, so the tables replace by ``inserted_at``), and the ops topics' ``ops_metrics``
+and ``anomalies`` (both stores).
 """
 
 from __future__ import annotations
 
 from connectors.mappings.ai_attempts import AI_ATTEMPT_COLUMNS, AI_ATTEMPT_KEY, AI_ATTEMPTS, ai_attempt_row
 from connectors.mappings.ai_requests import AI_REQUEST_COLUMNS, AI_REQUEST_KEY, AI_REQUESTS, STATUS, ai_request_row
+from connectors.mappings.anomalies import ANOMALIES, anomaly_row
 from connectors.mappings.base import FIRST_MS, LAST_MS, Mapping, Row, not_null, require, within_years
 from connectors.mappings.chat_events import CHAT_EVENT_COLUMNS, CHAT_EVENT_KEY, CHAT_EVENTS, chat_event_row
 from connectors.mappings.engagement_sessions import ENGAGEMENT_SESSIONS, engagement_session_row
@@ -30,11 +32,12 @@ from connectors.mappings.late_events import LATE_EVENTS, late_event_row
 from connectors.mappings.ops_metrics import OPS_METRIC_COLUMNS, OPS_METRICS, ops_metric_row
 
 MAPPINGS = {m.table: m for m in (CHAT_EVENTS, AI_REQUESTS, AI_ATTEMPTS, ENGAGEMENT_WINDOWS, ENGAGEMENT_SESSIONS,
-                                 LATE_EVENTS, OPS_METRICS)}  # fmt: skip
+                                 LATE_EVENTS, OPS_METRICS, ANOMALIES)}  # fmt: skip
 """Every mapping by its table: ``pipelines/sinks.py`` names tables, the CLI looks them up here."""
 
 __all__ = [
     "AI_ATTEMPTS",
+    "ANOMALIES",
     "AI_ATTEMPT_COLUMNS",
     "AI_ATTEMPT_KEY",
     "AI_REQUESTS",
@@ -55,6 +58,7 @@ __all__ = [
     "Mapping",
     "Row",
     "ai_attempt_row",
+    "anomaly_row",
     "ai_request_row",
     "chat_event_row",
     "engagement_session_row",

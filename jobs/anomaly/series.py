@@ -5,12 +5,12 @@ A series is named ``<scope>:<who>/<figure>``:
 - ``service:<service>/<metric>``: every ``ops.metrics.v1`` measurement. Per minute, each
   instance's mean; summed over instances for loads (rates, lag, streams, CPU, memory, replicas),
   averaged for percentiles (``latency_p95_s``: they do not add up);
-- ``tenant:<tenant>/messages``: messages sent per minute (``chat.actions.v1``): a tenant's
-  traffic collapsing shows as minutes of zero;
-- ``tenant:<tenant>/cost_usd``: what the tenant's answers cost per minute (cost runaways);
-- ``model:<model>/error_rate`` and ``model:<model>/latency_s``: failed over finished answers and
-  their mean latency per minute (``ai.responses.v1``);
-- ``user:<tenant>/<user>/tokens``: tokens a user's answers used per minute (token abuse).
+- from the engagement job's one-minute windows (``analytics.engagement.v1``):
+  ``tenant:<tenant>/messages``, messages sent per minute (a tenant's traffic collapsing shows as
+  minutes of zero); ``tenant:<tenant>/cost_usd``, what its answers cost (cost runaways);
+  ``model:<model>/error_rate`` and ``model:<model>/latency_s``, failed over finished answers and
+  their mean latency; ``user:<tenant>/<user>/tokens``, the tokens a user's answers used (token
+  abuse).
 
 Counts and sums are 0 in a minute without records (for ``fill_minutes`` after the series was
 last seen), so silence is a value; means and ratios have no value without records. Pure: the
@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -51,38 +52,46 @@ def minute_of(at_ms: int) -> int:
     return at_ms - at_ms % MINUTE_MS
 
 
+def epoch_ms(value: int | datetime) -> int:
+    """A timestamp-millis field as decoded: epoch milliseconds, or a datetime (fastavro's logical types)."""
+    if isinstance(value, datetime):
+        return round(value.timestamp() * 1000)
+    return int(value)
+
+
 def from_metric(v: Mapping[str, Any]) -> list[Observation]:
     """An ``ops.metrics.v1`` record's point."""
     name = str(v["name"])
     kind = Kind.INSTANCES_MEAN if PERCENTILE.search(name) else Kind.INSTANCES_SUM
-    return [Observation(f"service:{v['service']}/{name}", minute_of(int(v["occurred_at"])), kind, float(v["value"]),
+    return [Observation(f"service:{v['service']}/{name}", minute_of(epoch_ms(v["occurred_at"])), kind, float(v["value"]),
                         instance=str(v["instance"]))]  # fmt: skip
 
 
-def from_action(v: Mapping[str, Any]) -> list[Observation]:
-    """A ``chat.actions.v1`` record's point: messages sent count."""
-    if v.get("action") != "MESSAGE_SENT":
-        return []
-    return [Observation(f"tenant:{v['tenant_id']}/messages", minute_of(int(v["occurred_at"])), Kind.SUM, 1.0)]
-
-
-def from_response(v: Mapping[str, Any]) -> list[Observation]:
-    """An ``ai.responses.v1`` record's points, for answers that finished (completed or failed)."""
-    event = v.get("kind")
-    if event not in ("COMPLETED", "FAILED"):
-        return []
-    minute = minute_of(int(v["occurred_at"]))
-    model, tenant = v.get("model") or "unknown", v["tenant_id"]
-    failed = 1.0 if event == "FAILED" else 0.0
-    points = [Observation(f"model:{model}/error_rate", minute, Kind.RATIO, failed)]
-    if v.get("latency_ms") is not None:
-        points.append(Observation(f"model:{model}/latency_s", minute, Kind.MEAN, float(v["latency_ms"]) / 1000))
-    tokens = sum(int(v.get(k) or 0) for k in ("prompt_tokens", "completion_tokens"))
-    if tokens:
-        points.append(Observation(f"user:{tenant}/{v['user_id']}/tokens", minute, Kind.SUM, float(tokens)))
-    if v.get("cost_usd") is not None:
-        points.append(Observation(f"tenant:{tenant}/cost_usd", minute, Kind.SUM, float(v["cost_usd"])))
-    return points
+def from_engagement(v: Mapping[str, Any]) -> list[Observation]:
+    """An ``analytics.engagement.v1`` window's points (the engagement job's one-minute windows:
+    already counted, so this job decodes one record per tenant, model and user and minute, not
+    every chat action and answer chunk)."""
+    minute = minute_of(epoch_ms(v["window_start"]))
+    dimension, tenant = v.get("dimension"), v["tenant_id"]
+    if dimension == "tenant":
+        points = [Observation(f"tenant:{tenant}/messages", minute, Kind.SUM, float(v["messages_sent"]))]
+        if v.get("cost_usd") is not None:
+            points.append(Observation(f"tenant:{tenant}/cost_usd", minute, Kind.SUM, float(v["cost_usd"])))
+        return points
+    if dimension == "model":
+        model = v.get("model") or "unknown"
+        finished = float((v.get("ai_completed") or 0) + (v.get("ai_failed") or 0))
+        points = []
+        if finished:
+            points.append(Observation(f"model:{model}/error_rate", minute, Kind.RATIO, float(v.get("ai_failed") or 0), finished))
+        if v.get("latency_count"):
+            points.append(Observation(f"model:{model}/latency_s", minute, Kind.RATIO, float(v["latency_sum_ms"]) / 1000,
+                                      float(v["latency_count"])))  # fmt: skip
+        return points
+    if dimension == "user":
+        tokens = float((v.get("prompt_tokens") or 0) + (v.get("completion_tokens") or 0))
+        return [Observation(f"user:{tenant}/{v['user_id']}/tokens", minute, Kind.SUM, tokens)]
+    return []
 
 
 @dataclass

@@ -53,18 +53,19 @@ def chat_events(tenant: str, count: int, start_ms: int) -> list[dict[str, Any]]:
     return events
 
 
-def consume_tenant(settings: Settings, tenant: str, expected: int) -> list[dict[str, Any]]:
-    """Every record of ``tenant`` in chat.actions.v1, decoded by confluent-kafka's own deserializer."""
+def consume_tenant(settings: Settings, tenant: str, expected: int, topic: str = TOPIC) -> list[dict[str, Any]]:
+    """Every record of ``tenant`` in ``topic`` (chat.actions.v1), decoded by confluent-kafka's own deserializer."""
     found: list[dict[str, Any]] = []
     with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
         deserialize = AvroDeserializer(registry)
         consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"test-{uuid.uuid4()}",
                              "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
-        consumer.subscribe([TOPIC])
-        ctx = SerializationContext(TOPIC, MessageField.VALUE)
+        consumer.subscribe([topic])
+        ctx = SerializationContext(topic, MessageField.VALUE)
         idle = 0
+        give_up = time.monotonic() + 300  # bounded: a test waiting for records that never come fails
         try:
-            while idle < 10:
+            while idle < 10 and time.monotonic() < give_up:
                 batch = consumer.consume(1000, timeout=1.0)
                 idle = idle + 1 if not batch and len(found) >= expected else 0 if batch else idle
                 for msg in batch:

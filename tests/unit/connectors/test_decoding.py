@@ -8,6 +8,7 @@ import io
 import json
 import struct
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,7 @@ from connectors.mappings import (
     LAST_MS,
     LATE_EVENTS,
     OPS_METRICS,
+    ANOMALIES,
     Mapping,
 )
 from connectors.sink import Batch, Route
@@ -45,10 +47,11 @@ SCHEMA = CATALOG[TOPIC].schema
 ROUTES = {m.table: Route(topic, m.table, m, CATALOG[topic].schema)
           for topic, m in (("chat.actions.v1", CHAT_EVENTS), ("ai.responses.v1", AI_REQUESTS), ("ai.requests.v1", AI_ATTEMPTS),
                            ("analytics.engagement.v1", ENGAGEMENT_WINDOWS), ("analytics.sessions.v1", ENGAGEMENT_SESSIONS),
-                           ("analytics.late_events.v1", LATE_EVENTS), ("ops.metrics.v1", OPS_METRICS))}  # fmt: skip
+                           ("analytics.late_events.v1", LATE_EVENTS), ("ops.metrics.v1", OPS_METRICS),
+                           ("ops.anomalies.v1", ANOMALIES))}  # fmt: skip
 ROUTE = ROUTES["chat_events"]
 SCHEMA_IDS = {"chat.actions.v1": 1, "ai.requests.v1": 2, "ai.responses.v1": 3, "analytics.engagement.v1": 4,
-              "analytics.sessions.v1": 5, "analytics.late_events.v1": 6, "ops.metrics.v1": 7}  # fmt: skip
+              "analytics.sessions.v1": 5, "analytics.late_events.v1": 6, "ops.metrics.v1": 7, "ops.anomalies.v1": 8}  # fmt: skip
 SCHEMAS = {schema_id: CATALOG[topic].schema for topic, schema_id in SCHEMA_IDS.items()}
 PARSED = {topic: fastavro.parse_schema(CATALOG[topic].schema) for topic in SCHEMA_IDS}
 
@@ -167,6 +170,16 @@ def ops_metrics() -> list[dict[str, Any]]:
     return records
 
 
+def anomalies() -> list[dict[str, Any]]:
+    """An opening (bounds, expectation) and a resolution (no bounds); recent: the table's TTL."""
+    now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+    opened = {**sample(CATALOG["ops.anomalies.v1"].schema), "occurred_at": now_ms, "window_start": now_ms - 60_000,
+              "window_end": now_ms, "severity": "CRITICAL", "status": "OPEN", "observed": 0.0, "expected": 100.5}  # fmt: skip
+    resolved = {**opened, "event_id": str(uuid.uuid4()), "occurred_at": now_ms + 60_000, "severity": "INFO", "status": "RESOLVED",
+                "expected": None, "lower_bound": None, "upper_bound": None, "description": None}  # fmt: skip
+    return [opened, resolved]
+
+
 PARITY: dict[str, tuple[Callable[[], list[dict[str, Any]]], int]] = {
     "chat_events": (every_action, 14),  # one record per action
     "ai_requests": (varied_responses, 7),  # CHUNKs, COMPLETEDs with and without usage, FAILEDs
@@ -175,6 +188,7 @@ PARITY: dict[str, tuple[Callable[[], list[dict[str, Any]]], int]] = {
     "engagement_sessions": (engagement_sessions, 2),
     "late_events": (late_events, 1),
     "ops_metrics": (ops_metrics, 3),
+    "anomalies": (anomalies, 2),
 }
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
-from jobs.anomaly.series import MINUTE_MS, Kind, Observation, SeriesMinutes, combine, from_action, from_metric, from_response
+from jobs.anomaly.series import MINUTE_MS, Kind, Observation, SeriesMinutes, combine, from_engagement, from_metric
 
 T0 = 1_790_000_040_000 - 1_790_000_040_000 % MINUTE_MS  # a minute's start
 
@@ -25,25 +26,24 @@ def test_a_service_load_is_summed_over_instances_and_a_latency_averaged() -> Non
     assert minutes["service:gateway/latency_p95_s"].close(T0, 5) == [(T0, pytest.approx(0.3))]
 
 
-def test_answers_give_error_rate_latency_tokens_and_cost() -> None:
-    done = {"kind": "COMPLETED", "model": "m1", "tenant_id": "t", "user_id": "u", "occurred_at": T0 + 5,
-            "latency_ms": 1200, "prompt_tokens": 10, "completion_tokens": 30, "cost_usd": 0.01}  # fmt: skip
-    failed = {**done, "kind": "FAILED", "latency_ms": None, "prompt_tokens": None, "completion_tokens": None, "cost_usd": None}
-    assert from_response({**done, "kind": "CHUNK"}) == []
-    points = from_response(done) + from_response(failed)
-    series = {o.series for o in points}
-    assert series == {"model:m1/error_rate", "model:m1/latency_s", "user:t/u/tokens", "tenant:t/cost_usd"}
+def window(dimension: str, **figures: object) -> dict[str, object]:
+    return {"dimension": dimension, "tenant_id": "t", "user_id": "u", "model": "m1", "window_start": T0, **figures}
+
+
+def test_engagement_windows_give_traffic_cost_error_rate_latency_and_tokens() -> None:
+    points = (from_engagement(window("tenant", messages_sent=12, cost_usd=0.5))
+              + from_engagement(window("model", ai_completed=3, ai_failed=1, latency_count=4, latency_sum_ms=2000))
+              + from_engagement(window("user", prompt_tokens=10, completion_tokens=30)))  # fmt: skip
+    got = {o.series: (o.kind, o.value, o.weight) for o in points}
+    assert got == {
+        "tenant:t/messages": (Kind.SUM, 12.0, 1.0), "tenant:t/cost_usd": (Kind.SUM, 0.5, 1.0),
+        "model:m1/error_rate": (Kind.RATIO, 1.0, 4.0), "model:m1/latency_s": (Kind.RATIO, 2.0, 4.0),
+        "user:t/u/tokens": (Kind.SUM, 40.0, 1.0),
+    }  # fmt: skip
     rate = SeriesMinutes(Kind.RATIO)
-    for o in points:
-        if o.series == "model:m1/error_rate":
-            rate.add(o)
-    assert rate.close(T0, 5) == [(T0, 0.5)]
-
-
-def test_only_sent_messages_count_as_a_tenants_traffic() -> None:
-    assert from_action({"action": "FEEDBACK_GIVEN", "tenant_id": "t", "occurred_at": T0}) == []
-    (o,) = from_action({"action": "MESSAGE_SENT", "tenant_id": "t", "occurred_at": T0 + 59_999})
-    assert (o.series, o.minute_ms, o.value) == ("tenant:t/messages", T0, 1.0)
+    rate.add(next(o for o in points if o.series == "model:m1/error_rate"))
+    assert rate.close(T0, 5) == [(T0, 0.25)]
+    assert from_engagement(window("model", ai_completed=0, ai_failed=0, latency_count=0)) == []  # nothing finished
 
 
 def test_silence_is_zero_for_counts_for_a_while_and_nothing_for_means() -> None:
@@ -76,3 +76,11 @@ def test_combine_folds_sums_and_ratios_per_minute() -> None:
     points += [Observation("m", T0, Kind.MEAN, 5)] * 2
     folded = combine(points)
     assert sorted((o.series, o.value, o.weight) for o in folded) == [("c", 3, 3), ("m", 5, 1), ("m", 5, 1), ("r", 1, 2)]
+
+
+def test_times_decoded_as_datetimes_are_read_as_epoch_milliseconds() -> None:
+    at = datetime.fromtimestamp((T0 + 59_999) / 1000, tz=timezone.utc)  # fastavro's timestamp-millis
+    (o,) = from_metric({"service": "g", "name": "x", "value": 1.0, "instance": "i", "occurred_at": at})
+    assert o.minute_ms == T0
+    (w,) = from_engagement(window("user", window_start=datetime.fromtimestamp(T0 / 1000, tz=timezone.utc), prompt_tokens=1))
+    assert w.minute_ms == T0
