@@ -1,4 +1,4 @@
-"""``chatstream bench ingest | dispatch | engagement | anomalies``: benchmarks against raw baselines measured in the same run."""
+"""``chatstream bench ingest | dispatch | engagement | anomalies | scaling``: benchmarks against raw baselines measured in the same run."""
 
 from __future__ import annotations
 
@@ -66,5 +66,35 @@ def anomalies(
     try:
         main(nab, out)
     except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def scaling(
+    trace: list[Path] = typer.Option(None, "--trace", exists=True, dir_okay=False,
+                                     help="A load trace CSV (timestamp,value); repeat for several."),
+    nab: Path | None = typer.Option(None, "--nab", exists=True, file_okay=False,
+                                    help="Without --trace: NAB's ELB request count and NYC taxi traces from this corpus."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller forecasters (under a minute)."),
+    as_json: bool = typer.Option(False, "--json", help="Only the JSON line."),
+) -> None:  # fmt: skip
+    """Replay load traces through the scaling job's forecaster and replica policy and a simulated
+    cluster (replicas start after a delay), against a reactive HPA-style policy in the same run:
+    forecast MAPE vs seasonal-naive, SLO-violation minutes and replica-minutes of both. Needs no
+    services. The last output line is JSON."""
+    from bench.scaling import NAB_TRACES, main
+
+    traces = list(trace or [])
+    if not traces:
+        if nab is None:
+            raise typer.BadParameter("give --trace CSV (one or more), or --nab DIR for NAB's two load traces", param_hint="--trace")
+        traces = [nab / "data" / name for name in NAB_TRACES]
+        missing = [str(t) for t in traces if not t.is_file()]
+        if missing:
+            raise typer.BadParameter(f"not in the NAB corpus: {', '.join(missing)}", param_hint="--nab")
+    try:
+        main(traces, quick, as_json)
+    except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
