@@ -19,7 +19,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from confluent_kafka import KafkaError, Producer
 from prometheus_client import Metric
@@ -140,3 +141,16 @@ def build_publisher(settings: Settings, topic: str, service: str, measures: Sequ
     return OpsPublisher(bootstrap=settings.kafka_bootstrap_servers, topic=topic, encoder=encoder, service=service,
                         instance=instance or instance_name(), measures=measures, collect=collect,
                         interval_s=settings.ops_metrics_interval_s, labels=labels)  # fmt: skip
+
+
+@contextmanager
+def publishing(publisher: OpsPublisher | None) -> Iterator[None]:
+    """Publish while the block runs (nothing when ``publisher`` is None: publishing is off)."""
+    if publisher is None:
+        yield
+        return
+    publisher.start()
+    try:
+        yield
+    finally:
+        publisher.close()

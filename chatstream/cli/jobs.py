@@ -60,20 +60,15 @@ def build_dispatch(settings: Settings) -> object:
 def dispatch(ctx: typer.Context) -> None:
     """Answer the chat API's requests: route, call providers, stream answers back through Kafka
     (Ctrl-C or SIGTERM: stop taking requests, exit). Metrics and readiness on port base + 87."""
-    from chatstream.ops_publisher import build_publisher
-    from jobs.dispatch.app import LOAD, DispatchJob, run_worker
+    from chatstream.ops_publisher import build_publisher, publishing
+    from jobs.dispatch.app import LOAD, DispatchJob
+    from jobs.faust_worker import run_worker
     from pipelines.topics import METRICS
 
     job = build_dispatch(ctx.obj)
     assert isinstance(job, DispatchJob)
-    ops = build_publisher(ctx.obj, METRICS.name, "dispatch", LOAD, job.metrics.registry.collect)
-    if ops is not None:
-        ops.start()
-    try:
-        run_worker(job)
-    finally:
-        if ops is not None:
-            ops.close()
+    with publishing(build_publisher(ctx.obj, METRICS.name, "dispatch", LOAD, job.metrics.registry.collect)):
+        run_worker(job.app)
 
 
 @app.command()
@@ -117,8 +112,9 @@ def anomaly(ctx: typer.Context) -> None:
     """Watch service metrics and engagement windows minute by minute; publish anomalies (opened,
     resolved) to ops.anomalies.v1 (Ctrl-C or SIGTERM: stop, state kept in Faust tables).
     Metrics and readiness on port base + 88. Settings: CHATSTREAM_ANOMALY_* (jobs/anomaly/config.py)."""
-    from chatstream.ops_publisher import build_publisher
-    from jobs.anomaly.app import LOAD, SERIES_TOPIC, AnomalyJob, run_worker
+    from chatstream.ops_publisher import build_publisher, publishing
+    from jobs.anomaly.app import LOAD, SERIES_TOPIC, AnomalyJob
+    from jobs.faust_worker import run_worker
     from jobs.anomaly.config import AnomalySettings
     from pipelines.anomaly import ANOMALIES_TOPIC, SOURCES
     from pipelines.topics import METRICS
@@ -139,11 +135,5 @@ def anomaly(ctx: typer.Context) -> None:
     job = AnomalyJob(bootstrap=settings.kafka_bootstrap_servers, sources=SOURCES, anomalies_topic=ANOMALIES_TOPIC,
                      decoder=decoder, encoder=encoder, settings=job_settings, web_host=settings.gateway_host,
                      web_port=settings.anomaly_port)  # fmt: skip
-    ops = build_publisher(settings, METRICS.name, "anomaly", LOAD, job.metrics.registry.collect)
-    if ops is not None:
-        ops.start()
-    try:
-        run_worker(job)
-    finally:
-        if ops is not None:
-            ops.close()
+    with publishing(build_publisher(settings, METRICS.name, "anomaly", LOAD, job.metrics.registry.collect)):
+        run_worker(job.app)

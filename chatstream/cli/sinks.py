@@ -22,7 +22,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import registry_fetcher
 from chatstream.avro.serde import ConfluentDecoder
-from chatstream.ops_publisher import build_publisher
+from chatstream.ops_publisher import build_publisher, publishing
 from chatstream.settings import Settings
 from chatstream.stores import clickhouse_client
 from chatstream.topics import TopicAdmin, dead_letter_name
@@ -144,12 +144,9 @@ def run_sink(settings: Settings, kind: str, *, group: str | None = None) -> None
                   f"metrics and readiness on http://{settings.gateway_host}:{settings.sink_port(kind)}", flush=True)  # fmt: skip
             try:
                 settle_heap()
-                if ops is not None:
-                    ops.start()
-                runner.run()
+                with publishing(ops):
+                    runner.run()
             finally:
-                if ops is not None:
-                    ops.close()
                 sink.close()
     finally:
         server.shutdown()

@@ -36,8 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
-from faust.web import Request, Response, View
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
 from chatstream.service_load import Measure
@@ -46,6 +45,7 @@ from jobs.anomaly.events import slack_message
 from jobs.anomaly.series import MINUTE_MS, Kind, Observation, SeriesMinutes, combine, minute_of
 from jobs.anomaly.watch import Watch
 from jobs.anomaly.webhook import Webhook
+from jobs.faust_worker import add_pages
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class AnomalyJob:
         self.app.agent(self.series_topic, name="series")(self._series)
         self.app.timer(TICK_EVERY_S)(self._tick)
         self.app.on_partitions_revoked.connect(self._forget)
-        self._pages()
+        add_pages(self.app, self.metrics.registry, lambda: {"series": len(self.watches)})
 
     # -- stage 1: source records -> series points ----------------------------------------------
     def _points(self, topic: str, extract: Extract) -> Callable[[Any], Any]:
@@ -219,30 +219,3 @@ class AnomalyJob:
         """A rebalance: partitions may move; what this worker keeps in memory is re-read from the tables."""
         self.watches.clear()
         self.seen_at.clear()
-
-    def _pages(self) -> None:
-        """``/healthz``, ``/readyz`` (joined, partitions held) and ``/metrics`` on Faust's web server."""
-        job = self
-
-        async def healthz(view: View, _request: Request) -> Response:
-            return view.json({"status": "ok"})
-
-        async def readyz(view: View, _request: Request) -> Response:
-            try:
-                ready = bool(job.app.consumer.assignment()) and not job.app.rebalancing
-            except Exception:  # noqa: BLE001 - the consumer is not there before the worker started
-                ready = False
-            return view.json({"ready": ready, "series": len(job.watches)}, status=200 if ready else 503)
-
-        async def metrics(view: View, _request: Request) -> Response:
-            return view.bytes(generate_latest(job.metrics.registry), content_type="text/plain; version=0.0.4")
-
-        for path, handler in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
-            self.app.page(path)(handler)
-
-
-def run_worker(job: AnomalyJob, loglevel: str = "warn") -> None:
-    """Run until SIGINT/SIGTERM (Faust's worker stops the agents and flushes the producer)."""
-    worker = faust.Worker(job.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    worker.spinner = None  # a service's log, not a terminal: no progress spinner's escape codes
-    worker.execute_from_commandline()

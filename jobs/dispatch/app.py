@@ -29,8 +29,7 @@ from contextlib import aclosing
 from typing import Any
 
 import faust
-from faust.web import Request, Response, View
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
 from chatstream.service_load import Measure
@@ -48,6 +47,7 @@ from jobs.dispatch.records import (
 )
 from jobs.dispatch.transport import fetch_without_waiting
 from jobs.dispatch.usage import estimate_prompt_tokens
+from jobs.faust_worker import add_pages
 from pipelines.topics import DISPATCH_HEADER, REQUEST_HEADER
 
 log = logging.getLogger(__name__)
@@ -132,27 +132,7 @@ class DispatchJob:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._pending: collections.Counter[str] = collections.Counter()  # answers streaming, by tenant
         self.app.agent(self.actions, name="dispatch")(self._agent)
-        self._pages()
-
-    def _pages(self) -> None:
-        """``/healthz``, ``/readyz`` (joined, partitions held) and ``/metrics`` on Faust's web server."""
-        job = self
-
-        async def healthz(view: View, _request: Request) -> Response:
-            return view.json({"status": "ok"})
-
-        async def readyz(view: View, _request: Request) -> Response:
-            try:
-                ready = bool(job.app.consumer.assignment()) and not job.app.rebalancing
-            except Exception:  # noqa: BLE001 - the consumer is not there before the worker started
-                ready = False
-            return view.json({"ready": ready, "in_flight": len(job._tasks)}, status=200 if ready else 503)
-
-        async def metrics(view: View, _request: Request) -> Response:
-            return view.bytes(generate_latest(job.metrics.registry), content_type="text/plain; version=0.0.4")
-
-        for path, handler in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
-            self.app.page(path)(handler)
+        add_pages(self.app, self.metrics.registry, lambda: {"in_flight": len(self._tasks)})
 
     async def _agent(self, stream: Any) -> Any:
         async for event in stream.events():
@@ -256,12 +236,5 @@ def _with_pending(usage: TenantUsage, streaming: int) -> TenantUsage:
 
 def _key(asked: Asked) -> bytes:
     return (asked.action.get("conversation_id") or asked.request.request_id).encode()
-
-
-def run_worker(job: DispatchJob, loglevel: str = "warn") -> None:
-    """Run until SIGINT/SIGTERM (Faust's worker stops the agent and flushes the producer)."""
-    worker = faust.Worker(job.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    worker.spinner = None  # a service's log, not a terminal: no progress spinner's escape codes
-    worker.execute_from_commandline()
 
 

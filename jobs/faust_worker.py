@@ -1,0 +1,39 @@
+"""What the Faust jobs share: their pages and how a worker runs.
+
+``add_pages``: ``/healthz``, ``/readyz`` and ``/metrics`` on Faust's own web server. ``/readyz`` is 200 once the worker joined its group and holds partitions (and is not
+rebalancing), with whatever ``details`` adds; ``/metrics`` is the job's Prometheus registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CollectorRegistry, generate_latest
+
+
+def add_pages(app: faust.App, registry: CollectorRegistry, details: Callable[[], dict[str, Any]]) -> None:
+    async def healthz(view: View, _request: Request) -> Response:
+        return view.json({"status": "ok"})
+
+    async def readyz(view: View, _request: Request) -> Response:
+        try:
+            ready = bool(app.consumer.assignment()) and not app.rebalancing
+        except Exception:  # noqa: BLE001 - the consumer is not there before the worker started
+            ready = False
+        return view.json({"ready": ready, **details()}, status=200 if ready else 503)
+
+    async def metrics(view: View, _request: Request) -> Response:
+        return view.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
+
+    for path, handler in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
+        app.page(path)(handler)
+
+
+def run_worker(app: faust.App, loglevel: str = "warn") -> None:
+    """Run until SIGINT/SIGTERM (Faust's worker stops the agents and flushes the producer)."""
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.spinner = None  # a service's log, not a terminal: no progress spinner's escape codes
+    worker.execute_from_commandline()
