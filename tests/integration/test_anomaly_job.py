@@ -1,6 +1,7 @@
-"""The anomaly job on real Kafka: a tenant's traffic (the engagement job's windows) collapses,
+"""The anomaly job on real Kafka: a service's load (its ops.metrics.v1 points) collapses to zero,
 one anomaly opens and later resolves, and a restart in between keeps the series' state (a job
-that lost it would still be warming up when the collapse comes, and find nothing)."""
+that lost it would still be warming up when the collapse comes, and find nothing). A service of
+the test's own: other tests' tenants and dashboards never see it."""
 
 from __future__ import annotations
 
@@ -20,28 +21,26 @@ from chatstream.settings import Settings
 from jobs.anomaly.app import APP_ID, SERIES_TOPIC
 from jobs.anomaly.series import MINUTE_MS, epoch_ms, minute_of
 from pipelines.sinks import CONSUMER_GROUPS
-from pipelines.topics import ANOMALIES, ENGAGEMENT
+from pipelines.topics import ANOMALIES, METRICS
 from tests.integration.platform import Component
 from tests.integration.test_ingest import consume_tenant
 from tests.samples import sample
 
 ENV = {"CHATSTREAM_ANOMALY_RESOLVE_AFTER": "5", "CHATSTREAM_ANOMALY_IDLE_CLOSE_S": "3600",
        "CHATSTREAM_OPS_METRICS_INTERVAL_S": "0"}  # fmt: skip
-SILENT = range(60, 66)  # minutes without a window: the tenant's traffic collapsed
+COLLAPSED = range(60, 66)  # minutes the service served nothing
 
 
-def produce_windows(settings: Settings, tenant: str, start: int, minutes: range, traffic: list[float]) -> None:
-    contract = load_catalog()[ENGAGEMENT.name]
+def produce_points(settings: Settings, service: str, start: int, minutes: range, load: list[float]) -> None:
+    """One point per minute of ``service``'s requests/s; zero in the collapsed minutes."""
+    contract = load_catalog()[METRICS.name]
     with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
         encoder = ConfluentEncoder(contract.schema, registry.get_latest_version(contract.subject).schema_id)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
     for i in minutes:
-        if i in SILENT:
-            continue
-        window = {**sample(contract.schema), "dimension": "tenant", "tenant_id": tenant, "model": None, "cost_usd": 0.0,
-                  "window_start": start + i * MINUTE_MS, "window_end": start + (i + 1) * MINUTE_MS,
-                  "occurred_at": start + (i + 1) * MINUTE_MS, "messages_sent": int(traffic[i])}  # fmt: skip
-        producer.produce(ENGAGEMENT.name, encoder.encode(window), tenant.encode())
+        point = {**sample(contract.schema), "service": service, "instance": "i1", "name": "requests_per_s", "labels": {},
+                 "occurred_at": start + i * MINUTE_MS + 30_000, "value": 0.0 if i in COLLAPSED else load[i]}  # fmt: skip
+        producer.produce(METRICS.name, encoder.encode(point), service.encode())
     assert producer.flush(30) == 0
 
 
@@ -50,7 +49,7 @@ def run_until_caught_up(settings: Settings) -> None:
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            lags = {t: wait_caught_up(settings.kafka_bootstrap_servers, [APP_ID], t, timeout_s=5) for t in (ENGAGEMENT.name, SERIES_TOPIC)}
+            lags = {t: wait_caught_up(settings.kafka_bootstrap_servers, [APP_ID], t, timeout_s=5) for t in (METRICS.name, SERIES_TOPIC)}
             if not any(v for lag in lags.values() for v in lag.values()):
                 break
         else:
@@ -64,19 +63,19 @@ def test_a_collapse_opens_one_anomaly_across_a_restart_and_it_resolves_and_lands
     running_stack: Settings, clickhouse: Callable[..., Any], unique: str
 ) -> None:
     settings = running_stack
-    tenant = f"collapse-{unique}"
+    service = f"collapse-{unique}"
+    series = f"service:{service}/requests_per_s"
     start = minute_of(int(time.time() * 1000)) - 120 * MINUTE_MS
-    traffic = list(100 + np.random.default_rng(9).normal(0, 5, 90))
-    produce_windows(settings, tenant, start, range(0, 45), traffic)
+    load = list(100 + np.random.default_rng(9).normal(0, 5, 90))
+    produce_points(settings, service, start, range(0, 45), load)
     run_until_caught_up(settings)  # minutes 0-43 scored; then the job stops
-    produce_windows(settings, tenant, start, range(45, 90), traffic)
+    produce_points(settings, service, start, range(45, 90), load)
     run_until_caught_up(settings)  # restarted from its tables
 
-    found = consume_tenant(settings, tenant, 2, topic=ANOMALIES.name)
-    assert [(r["status"], r["series_key"]) for r in found] == [("OPEN", f"tenant:{tenant}/messages"),
-                                                               ("RESOLVED", f"tenant:{tenant}/messages")]  # fmt: skip
+    found = [r for r in consume_tenant(settings, "_platform", 2, topic=ANOMALIES.name) if r["series_key"] == series]
+    assert [r["status"] for r in found] == ["OPEN", "RESOLVED"], found
     opened, resolved = found
-    assert epoch_ms(opened["window_start"]) == start + SILENT[0] * MINUTE_MS and opened["observed"] == 0.0
+    assert epoch_ms(opened["window_start"]) == start + COLLAPSED[0] * MINUTE_MS and opened["observed"] == 0.0
     assert opened["incident_id"] == resolved["incident_id"] and opened["severity"] == "CRITICAL"
     assert opened["expected"] is not None and 90 < opened["expected"] < 110
     assert start + 70 * MINUTE_MS <= epoch_ms(resolved["window_start"]) <= start + 88 * MINUTE_MS
@@ -90,8 +89,8 @@ def test_a_collapse_opens_one_anomaly_across_a_restart_and_it_resolves_and_lands
     assert codes == [0, 0], [s.log_tail() for s in sinks]
     expected = [(str(opened["event_id"]), "OPEN", "CRITICAL"), (str(resolved["event_id"]), "RESOLVED", "INFO")]
     with psycopg.connect(settings.postgres_url()) as conn:
-        pg = conn.execute("SELECT event_id::text, status, severity FROM anomalies WHERE tenant_id = %s ORDER BY occurred_at",
-                          (tenant,)).fetchall()  # fmt: skip
-    ch = clickhouse(("query", f"SELECT toString(event_id), status, severity FROM anomalies FINAL WHERE tenant_id = '{tenant}'"
+        pg = conn.execute("SELECT event_id::text, status, severity FROM anomalies WHERE series_key = %s ORDER BY occurred_at",
+                          (series,)).fetchall()  # fmt: skip
+    ch = clickhouse(("query", f"SELECT toString(event_id), status, severity FROM anomalies FINAL WHERE series_key = '{series}'"
                               " ORDER BY occurred_at", None))  # fmt: skip
     assert [tuple(r) for r in pg] == expected and [tuple(r) for r in ch] == expected
