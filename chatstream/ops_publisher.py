@@ -2,7 +2,8 @@
 
 Every ``interval_s`` the publisher reads the component's Prometheus registry and its process (CPU,
 resident memory), turns the readings into measurements (``chatstream.service_load``) and produces
-one ``ServiceMetric`` record per measurement, keyed by ``service/instance``, with ids made from
+one ``ServiceMetric`` record per measurement, keyed by ``service`` (a service's instances share a
+partition, so its measurements reach the ops jobs in the order they were taken), with ids made from
 the instance and the time (a record sent twice is one row in the stores). Each instance also
 publishes ``replicas`` = 1: summed over a service's instances, the replicas running.
 
@@ -101,7 +102,7 @@ class OpsPublisher:
         records = metric_records(self.service, self.instance, at_ms, values, self.labels)
         for record in records:
             try:
-                self.producer.produce(self.topic, self.encoder.encode(record), f"{self.service}/{self.instance}".encode(),
+                self.producer.produce(self.topic, self.encoder.encode(record), self.service.encode(),
                                       on_delivery=self._delivered)  # fmt: skip
             except BufferError:
                 self.failed += 1

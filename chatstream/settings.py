@@ -238,6 +238,11 @@ class Settings(BaseSettings):
         return self.port_base + 88
 
     @property
+    def scaling_port(self) -> int:
+        """Where ``chatstream job scaling`` serves its metrics, readiness and ``/v1/scaling/{service}``."""
+        return self.port_base + 89
+
+    @property
     def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_listen_port}"
 

@@ -1,4 +1,4 @@
-"""``chatstream bench ingest | dispatch | engagement | anomalies | scaling``: benchmarks against raw baselines measured in the same run."""
+"""``chatstream bench ingest | dispatch | engagement | anomalies | scaling | ops-jobs``: benchmarks against raw baselines measured in the same run."""
 
 from __future__ import annotations
 
@@ -98,3 +98,16 @@ def scaling(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+@app.command("ops-jobs")
+def ops_jobs(
+    ctx: typer.Context,
+    quick: bool = typer.Option(False, "--quick", help="200,000 records instead of 600,000 (under 5 minutes)."),
+    as_json: bool = typer.Option(False, "--json", help="Only the JSON line on standard output (progress on standard error)."),
+) -> None:
+    """The anomaly and scaling jobs over a preload of ops.metrics.v1 records against one raw
+    consumer decoding them: points/s of each (target: 10,000). The last output line is JSON."""
+    from bench.ops_jobs import main
+
+    main(ctx.obj, quick, as_json)

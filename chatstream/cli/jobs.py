@@ -1,4 +1,4 @@
-"""``chatstream job dispatch | engagement | anomaly``: the platform's stream jobs, wired from the settings."""
+"""``chatstream job dispatch | engagement | anomaly | scaling``: the platform's stream jobs, wired from the settings."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from chatstream.avro.catalog import load_catalog
 from chatstream.avro.registry import ContractRegistry, registry_fetcher
 from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
 from chatstream.settings import Settings
-from chatstream.topics import DAY_MS, TopicAdmin, TopicSpec, plan
+from chatstream.topics import TopicAdmin
 
 app = typer.Typer(help="The platform's stream jobs.", no_args_is_help=True)
 
@@ -113,9 +113,10 @@ def anomaly(ctx: typer.Context) -> None:
     resolved) to ops.anomalies.v1 (Ctrl-C or SIGTERM: stop, state kept in Faust tables).
     Metrics and readiness on port base + 88. Settings: CHATSTREAM_ANOMALY_* (jobs/anomaly/config.py)."""
     from chatstream.ops_publisher import build_publisher, publishing
-    from jobs.anomaly.app import LOAD, SERIES_TOPIC, AnomalyJob
-    from jobs.faust_worker import run_worker
+    from jobs.anomaly.app import APP_ID, LOAD, AnomalyJob
     from jobs.anomaly.config import AnomalySettings
+    from jobs.faust_worker import run_worker
+    from jobs.minute_series import ensure_series_topic
     from pipelines.anomaly import ANOMALIES_TOPIC, SOURCES
     from pipelines.topics import METRICS
 
@@ -123,11 +124,7 @@ def anomaly(ctx: typer.Context) -> None:
     job_settings = AnomalySettings()
     admin = TopicAdmin(settings.kafka_bootstrap_servers, timeout_s=10)
     admin.require([*SOURCES, ANOMALIES_TOPIC])
-    # the job's own series topic, made before the worker subscribes (Faust would make it on its
-    # first send, after the consumer had looked for it and given up on it)
-    series = TopicSpec(SERIES_TOPIC, partitions=job_settings.partitions, retention_ms=DAY_MS)
-    replication = admin.replication_factor()
-    admin.apply(plan([series], admin.existing([series.name]), replication), replication)
+    ensure_series_topic(admin, APP_ID, job_settings.partitions)
     contract = load_catalog()[ANOMALIES_TOPIC]
     with ContractRegistry(settings.schema_registry_url) as registry:
         encoder = ConfluentEncoder(contract.schema, registry.register(contract).schema_id)
@@ -137,3 +134,39 @@ def anomaly(ctx: typer.Context) -> None:
                      web_port=settings.anomaly_port)  # fmt: skip
     with publishing(build_publisher(settings, METRICS.name, "anomaly", LOAD, job.metrics.registry.collect)):
         run_worker(job.app)
+
+
+@app.command()
+def scaling(ctx: typer.Context) -> None:
+    """Forecast each configured service's load minute by minute from ops.metrics.v1 and publish
+    desired replicas to ops.scaling_signals.v1 (Ctrl-C or SIGTERM: stop, state kept in Faust
+    tables). Serves GET /v1/scaling/{service} for KEDA's metrics-api scaler, /metrics (with
+    chatstream_desired_replicas) and readiness on port base + 89. Settings: CHATSTREAM_SCALING_*
+    (jobs/scaling/config.py)."""
+    from chatstream.ops_publisher import build_publisher, publishing
+    from jobs.faust_worker import run_worker
+    from jobs.minute_series import ensure_series_topic
+    from jobs.scaling.app import APP_ID, LOAD, ScalingJob
+    from jobs.scaling.config import ScalingSettings
+    from jobs.scaling.signal_view import SignalView
+    from pipelines.topics import METRICS, SCALING_SIGNALS
+
+    settings: Settings = ctx.obj
+    job_settings = ScalingSettings()
+    admin = TopicAdmin(settings.kafka_bootstrap_servers, timeout_s=10)
+    admin.require([METRICS.name, SCALING_SIGNALS.name])
+    ensure_series_topic(admin, APP_ID, job_settings.partitions)
+    contract = load_catalog()[SCALING_SIGNALS.name]
+    with ContractRegistry(settings.schema_registry_url) as registry:
+        encoder = ConfluentEncoder(contract.schema, registry.register(contract).schema_id)
+    decoder = ConfluentDecoder(registry_fetcher(SchemaRegistryClient({"url": settings.schema_registry_url})))
+    view = SignalView(bootstrap=settings.kafka_bootstrap_servers, topic=SCALING_SIGNALS.name, decode=decoder.decode)
+    job = ScalingJob(bootstrap=settings.kafka_bootstrap_servers, metrics_topic=METRICS.name, signals_topic=SCALING_SIGNALS.name,
+                     decoder=decoder, encoder=encoder, settings=job_settings, web_host=settings.gateway_host,
+                     web_port=settings.scaling_port, view=view)  # fmt: skip
+    view.start()
+    try:
+        with publishing(build_publisher(settings, METRICS.name, "scaling", LOAD, job.metrics.registry.collect)):
+            run_worker(job.app)
+    finally:
+        view.stop()

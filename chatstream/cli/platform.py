@@ -17,17 +17,18 @@ def readiness_urls(settings: Settings) -> dict[str, str]:
         urls[f"sink-{kind}"] = f"http://{settings.gateway_host}:{settings.sink_port(kind)}/readyz"
     urls["dispatch"] = f"http://{settings.gateway_host}:{settings.dispatch_port}/readyz"
     urls["anomaly"] = f"http://{settings.gateway_host}:{settings.anomaly_port}/readyz"
+    urls["scaling"] = f"http://{settings.gateway_host}:{settings.scaling_port}/readyz"
     return urls
 
 
 @app.command()
 def run(
     ctx: typer.Context,
-    only: list[str] = typer.Option(None, "--only", help="Run just these: gateway, sink-clickhouse, sink-postgres, dispatch, engagement, anomaly."),
+    only: list[str] = typer.Option(None, "--only", help="Run just these: gateway, sink-clickhouse, sink-postgres, dispatch, engagement, anomaly, scaling."),
     setup: bool = typer.Option(True, "--setup/--no-setup", help="First migrate, apply topics and register "
                                "schemas (idempotent); --no-setup when a deployment step does it."),
 ) -> None:
-    """Run the gateway, the sinks, the dispatch, engagement and anomaly jobs (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0).
+    """Run the gateway, the sinks, the dispatch, engagement, anomaly and scaling jobs (Ctrl-C or SIGTERM: each flushes, commits and exits; exit 0).
     A component that crashes is restarted after a back-off while the others keep serving."""
     import os
 

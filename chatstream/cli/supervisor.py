@@ -33,6 +33,7 @@ COMPONENTS: dict[str, list[str]] = {
     "dispatch": ["job", "dispatch"],
     "engagement": ["job", "engagement"],
     "anomaly": ["job", "anomaly"],
+    "scaling": ["job", "scaling"],
 }
 
 

@@ -16,7 +16,7 @@ One module per table: ``base`` (``Mapping`` and the expressions the mappings sha
 ``chat_events``, ``ai_requests``, ``ai_attempts``, and the engagement job's ``engagement_windows``,
 ``engagement_sessions``, ``late_events`` (ClickHouse only: their rows are derived, deterministic
 and collapse by id, so the tables replace by ``inserted_at``), and the ops topics' ``ops_metrics``
-and ``anomalies`` (both stores).
+``anomalies`` and ``scaling_signals`` (all in both stores).
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from connectors.mappings.engagement_sessions import ENGAGEMENT_SESSIONS, engagem
 from connectors.mappings.engagement_windows import ENGAGEMENT_WINDOWS, engagement_window_row
 from connectors.mappings.late_events import LATE_EVENTS, late_event_row
 from connectors.mappings.ops_metrics import OPS_METRIC_COLUMNS, OPS_METRICS, ops_metric_row
+from connectors.mappings.scaling_signals import SCALING_SIGNALS, scaling_signal_row
 
 MAPPINGS = {m.table: m for m in (CHAT_EVENTS, AI_REQUESTS, AI_ATTEMPTS, ENGAGEMENT_WINDOWS, ENGAGEMENT_SESSIONS,
-                                 LATE_EVENTS, OPS_METRICS, ANOMALIES)}  # fmt: skip
+                                 LATE_EVENTS, OPS_METRICS, ANOMALIES, SCALING_SIGNALS)}  # fmt: skip
 """Every mapping by its table: ``pipelines/sinks.py`` names tables, the CLI looks them up here."""
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "LATE_EVENTS",
     "OPS_METRICS",
     "OPS_METRIC_COLUMNS",
+    "SCALING_SIGNALS",
     "FIRST_MS",
     "LAST_MS",
     "MAPPINGS",
@@ -65,6 +67,7 @@ __all__ = [
     "engagement_window_row",
     "late_event_row",
     "ops_metric_row",
+    "scaling_signal_row",
     "not_null",
     "require",
     "within_years",

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.anomaly.detector import DetectorConfig
 from jobs.anomaly.incident import IncidentPolicy
+from jobs.minute_series import MinuteSettings
 
 
 class AnomalySettings(BaseSettings):
@@ -41,3 +42,6 @@ class AnomalySettings(BaseSettings):
 
     def policy(self) -> IncidentPolicy:
         return IncidentPolicy(self.open_at, self.resolve_below, self.resolve_after)
+
+    def minutes(self) -> MinuteSettings:
+        return MinuteSettings(self.partitions, self.lateness_minutes, self.idle_close_s, self.fill_minutes)

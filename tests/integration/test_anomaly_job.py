@@ -11,20 +11,14 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from confluent_kafka import Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from chatstream.avro.catalog import load_catalog
-from chatstream.avro.serde import ConfluentEncoder
-from chatstream.lag import wait_caught_up
 from chatstream.settings import Settings
-from jobs.anomaly.app import APP_ID, SERIES_TOPIC
+from jobs.anomaly.app import APP_ID
 from jobs.anomaly.series import MINUTE_MS, epoch_ms, minute_of
-from pipelines.sinks import CONSUMER_GROUPS
-from pipelines.topics import ANOMALIES, METRICS
-from tests.integration.platform import Component
+from pipelines.topics import ANOMALIES
+from tests.integration import ops_jobs
+from tests.integration.ops_jobs import produce_metrics
 from tests.integration.test_ingest import consume_tenant
-from tests.samples import sample
 
 ENV = {"CHATSTREAM_ANOMALY_RESOLVE_AFTER": "5", "CHATSTREAM_ANOMALY_IDLE_CLOSE_S": "3600",
        "CHATSTREAM_OPS_METRICS_INTERVAL_S": "0"}  # fmt: skip
@@ -33,30 +27,12 @@ COLLAPSED = range(60, 66)  # minutes the service served nothing
 
 def produce_points(settings: Settings, service: str, start: int, minutes: range, load: list[float]) -> None:
     """One point per minute of ``service``'s requests/s; zero in the collapsed minutes."""
-    contract = load_catalog()[METRICS.name]
-    with SchemaRegistryClient({"url": settings.schema_registry_url}) as registry:
-        encoder = ConfluentEncoder(contract.schema, registry.get_latest_version(contract.subject).schema_id)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
-    for i in minutes:
-        point = {**sample(contract.schema), "service": service, "instance": "i1", "name": "requests_per_s", "labels": {},
-                 "occurred_at": start + i * MINUTE_MS + 30_000, "value": 0.0 if i in COLLAPSED else load[i]}  # fmt: skip
-        producer.produce(METRICS.name, encoder.encode(point), service.encode())
-    assert producer.flush(30) == 0
+    produce_metrics(settings, ((service, "i1", "requests_per_s", start + i * MINUTE_MS + 30_000, 0.0 if i in COLLAPSED else load[i])
+                               for i in minutes))  # fmt: skip
 
 
 def run_until_caught_up(settings: Settings) -> None:
-    job = Component(settings, "job", "anomaly", env=ENV).start()
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            lags = {t: wait_caught_up(settings.kafka_bootstrap_servers, [APP_ID], t, timeout_s=5) for t in (METRICS.name, SERIES_TOPIC)}
-            if not any(v for lag in lags.values() for v in lag.values()):
-                break
-        else:
-            raise AssertionError(f"the anomaly job did not catch up: {lags}\n{job.log_tail()}")
-        time.sleep(3)  # Faust commits every 2.8 s: what the series agent did is in the tables
-    finally:
-        assert job.stop() == 0, job.log_tail()
+    ops_jobs.run_until_caught_up(settings, "anomaly", APP_ID, ENV)
 
 
 def test_a_collapse_opens_one_anomaly_across_a_restart_and_it_resolves_and_lands_in_both_stores(
@@ -80,13 +56,7 @@ def test_a_collapse_opens_one_anomaly_across_a_restart_and_it_resolves_and_lands
     assert opened["expected"] is not None and 90 < opened["expected"] < 110
     assert start + 70 * MINUTE_MS <= epoch_ms(resolved["window_start"]) <= start + 88 * MINUTE_MS
 
-    sinks = [Component(settings, "sink", kind, env={"CHATSTREAM_OPS_METRICS_INTERVAL_S": "0"}).start() for kind in CONSUMER_GROUPS]
-    try:
-        lags = wait_caught_up(settings.kafka_bootstrap_servers, list(CONSUMER_GROUPS.values()), ANOMALIES.name, timeout_s=90)
-        assert not any(lags.values()), (lags, [s.log_tail() for s in sinks])
-    finally:
-        codes = [s.stop() for s in sinks]
-    assert codes == [0, 0], [s.log_tail() for s in sinks]
+    ops_jobs.drain_into_stores(settings, ANOMALIES.name)
     expected = [(str(opened["event_id"]), "OPEN", "CRITICAL"), (str(resolved["event_id"]), "RESOLVED", "INFO")]
     with psycopg.connect(settings.postgres_url()) as conn:
         pg = conn.execute("SELECT event_id::text, status, severity FROM anomalies WHERE series_key = %s ORDER BY occurred_at",

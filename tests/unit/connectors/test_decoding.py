@@ -34,6 +34,7 @@ from connectors.mappings import (
     LATE_EVENTS,
     OPS_METRICS,
     ANOMALIES,
+    SCALING_SIGNALS,
     Mapping,
 )
 from connectors.sink import Batch, Route
@@ -48,10 +49,11 @@ ROUTES = {m.table: Route(topic, m.table, m, CATALOG[topic].schema)
           for topic, m in (("chat.actions.v1", CHAT_EVENTS), ("ai.responses.v1", AI_REQUESTS), ("ai.requests.v1", AI_ATTEMPTS),
                            ("analytics.engagement.v1", ENGAGEMENT_WINDOWS), ("analytics.sessions.v1", ENGAGEMENT_SESSIONS),
                            ("analytics.late_events.v1", LATE_EVENTS), ("ops.metrics.v1", OPS_METRICS),
-                           ("ops.anomalies.v1", ANOMALIES))}  # fmt: skip
+                           ("ops.anomalies.v1", ANOMALIES), ("ops.scaling_signals.v1", SCALING_SIGNALS))}  # fmt: skip
 ROUTE = ROUTES["chat_events"]
 SCHEMA_IDS = {"chat.actions.v1": 1, "ai.requests.v1": 2, "ai.responses.v1": 3, "analytics.engagement.v1": 4,
-              "analytics.sessions.v1": 5, "analytics.late_events.v1": 6, "ops.metrics.v1": 7, "ops.anomalies.v1": 8}  # fmt: skip
+              "analytics.sessions.v1": 5, "analytics.late_events.v1": 6, "ops.metrics.v1": 7, "ops.anomalies.v1": 8,
+              "ops.scaling_signals.v1": 9}  # fmt: skip
 SCHEMAS = {schema_id: CATALOG[topic].schema for topic, schema_id in SCHEMA_IDS.items()}
 PARSED = {topic: fastavro.parse_schema(CATALOG[topic].schema) for topic in SCHEMA_IDS}
 
@@ -180,6 +182,17 @@ def anomalies() -> list[dict[str, Any]]:
     return [opened, resolved]
 
 
+def scaling_signals() -> list[dict[str, Any]]:
+    """A forecast-driven signal with its interval and replicas seen, and a first one with neither."""
+    now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+    forecast = {**sample(CATALOG["ops.scaling_signals.v1"].schema), "occurred_at": now_ms, "observed": 1234.5, "forecast": 1500.25,
+                "forecast_lower": 1100.0, "forecast_upper": 1900.75, "horizon_s": 600, "current_replicas": 2,
+                "desired_replicas": 3, "reason": "forecast: upper bound 1901 over 10 min at confidence 0.92"}  # fmt: skip
+    first = {**forecast, "event_id": str(uuid.uuid4()), "occurred_at": now_ms + 60_000, "forecast_lower": None,
+             "forecast_upper": None, "current_replicas": None, "reason": "reactive: observed 0 at confidence 0.00"}  # fmt: skip
+    return [forecast, first]
+
+
 PARITY: dict[str, tuple[Callable[[], list[dict[str, Any]]], int]] = {
     "chat_events": (every_action, 14),  # one record per action
     "ai_requests": (varied_responses, 7),  # CHUNKs, COMPLETEDs with and without usage, FAILEDs
@@ -189,6 +202,7 @@ PARITY: dict[str, tuple[Callable[[], list[dict[str, Any]]], int]] = {
     "late_events": (late_events, 1),
     "ops_metrics": (ops_metrics, 3),
     "anomalies": (anomalies, 2),
+    "scaling_signals": (scaling_signals, 2),
 }
 
 

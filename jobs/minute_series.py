@@ -1,0 +1,204 @@
+"""What the anomaly and scaling jobs share: source records to per-series minutes, closed in order.
+
+Two stages in one Faust app, as Faust does repartitioning:
+
+1. ``points``: one agent per source topic reads records in batches, decodes them, turns them into
+   series points (an ``Extract``, e.g. ``jobs.anomaly.series.from_metric``), folds sums per series
+   and minute, and sends each to the job's series topic, to the partition its ``route`` key
+   hashes to (crc32): every series lives in one partition, and series with one route key (a
+   service's load and its replicas) in the same one.
+2. ``series``: reads that topic. A point goes into its series' open minute (the table
+   ``table``, e.g. ``anomaly-minutes``). A series' minutes close, in order, once a point of a later minute
+   (``lateness_minutes`` later) arrives for it, or, after ``idle_close_s`` without a point, by
+   the wall clock (a tick the timer sends to every partition): silence closes minutes too, as
+   zeros for counts. A point for a closed minute is dropped and counted. Each series' closed
+   minutes go to the job's ``on_closed``.
+
+Minutes close on event time, so a series' records should come in order: ``ops.metrics.v1`` is
+keyed by service (all of a service's instances in one partition); ``lateness_minutes`` waits
+longer for a source whose records of one series are spread over partitions.
+
+State: the minutes table has a changelog (Faust), keyed by series and co-partitioned with the
+series topic, so a worker that takes a partition over, or a restarted one, goes on where the
+last left off. A job keeps its own state in tables of its own, keyed the same way.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry, Counter
+
+from chatstream.avro.serde import ConfluentDecoder
+from chatstream.topics import DAY_MS, TopicAdmin, TopicSpec, plan
+from jobs.anomaly.series import MINUTE_MS, Kind, Observation, SeriesMinutes, combine, minute_of
+
+log = logging.getLogger(__name__)
+
+TICK_EVERY_S = 10.0
+Extract = Callable[[Mapping[str, Any]], list[Observation]]
+OnClosed = Callable[[str, list[tuple[int, float]]], Awaitable[None]]
+JSON_SCHEMA: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
+
+
+@dataclass(frozen=True)
+class MinuteSettings:
+    partitions: int  # of the series topic and the tables' changelogs
+    lateness_minutes: int = 0
+    idle_close_s: float = 90.0
+    fill_minutes: int = 60
+
+
+def series_topic_name(app_id: str) -> str:
+    return f"{app_id}-series"
+
+
+def ensure_series_topic(admin: TopicAdmin, app_id: str, partitions: int) -> None:
+    """Make the job's series topic before its worker subscribes (Faust would make it on its first
+    send, after the consumer had looked for it and given up on it)."""
+    series = TopicSpec(series_topic_name(app_id), partitions=partitions, retention_ms=DAY_MS)
+    replication = admin.replication_factor()
+    admin.apply(plan([series], admin.existing([series.name]), replication), replication)
+
+
+def faust_app(app_id: str, *, bootstrap: str, partitions: int, web_host: str, web_port: int) -> faust.App:
+    """A job's Faust app: raw bytes in and out, tables in memory restored from their changelogs."""
+    return faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        topic_partitions=partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        producer_acks=-1,
+        web_enabled=True,
+        web_bind=web_host,
+        web_port=web_port,
+        web_host=web_host,
+        worker_redirect_stdouts=False,
+        topic_allow_declare=True,  # the series topic and the changelogs
+    )
+
+
+def partition_of(key: str, partitions: int) -> int:
+    return zlib.crc32(key.encode()) % partitions
+
+
+def encode_point(o: Observation) -> bytes:
+    return json.dumps({"s": o.series, "m": o.minute_ms, "k": o.kind.value, "v": o.value, "w": o.weight, "i": o.instance}).encode()
+
+
+def decode_point(raw: Mapping[str, Any]) -> Observation:
+    return Observation(raw["s"], int(raw["m"]), Kind(raw["k"]), float(raw["v"]), float(raw["w"]), raw["i"])
+
+
+class SeriesMetrics:
+    """The two stages' counters, named ``<prefix>_source_records`` and so on."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self.records = Counter(f"{prefix}_source_records", "Source records read, by topic.", ["topic"], registry=registry)
+        self.undecodable = Counter(f"{prefix}_undecodable", "Source records skipped: not decodable.", ["topic"], registry=registry)
+        self.late = Counter(f"{prefix}_late_points", "Points for a minute already closed (dropped).", registry=registry)
+
+
+class MinuteStream:
+    """The two stages on ``app``; ``on_closed(series, minutes)`` gets each series' closed minutes."""
+
+    def __init__(self, app: faust.App, *, table: str, sources: Mapping[str, Extract], decoder: ConfluentDecoder,
+                 settings: MinuteSettings, metrics: SeriesMetrics, on_closed: OnClosed, route: Callable[[str], str] = lambda series: series,
+                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:  # fmt: skip
+        self.app = app
+        self.decoder = decoder
+        self.settings = settings
+        self.metrics = metrics
+        self.on_closed = on_closed
+        self.route = route
+        self.clock_ms = clock_ms
+        self.topic = app.topic(series_topic_name(app.conf.id), key_type=bytes, value_type=bytes, partitions=settings.partitions,
+                               internal=True)  # fmt: skip
+        self.minutes = app.Table(table, default=None, partitions=settings.partitions, schema=JSON_SCHEMA)
+        self.seen_at: dict[str, int] = {}  # series -> wall clock of its last point (ms)
+        self.skipped: collections.Counter[str] = collections.Counter()  # undecodable records by topic
+        for topic, extract in sources.items():
+            app.agent(app.topic(topic, key_type=bytes, value_type=bytes), name=f"points-{topic}")(self._points(topic, extract))
+        app.agent(self.topic, name="series")(self._series)
+        app.timer(TICK_EVERY_S)(self._tick)
+
+    def partition(self, series: str) -> int:
+        return partition_of(self.route(series), self.settings.partitions)
+
+    def forget(self) -> None:
+        """A rebalance: what this worker keeps in memory goes; the tables are re-read."""
+        self.seen_at.clear()
+
+    # -- stage 1: source records -> series points ----------------------------------------------
+    def _points(self, topic: str, extract: Extract) -> Callable[[Any], Any]:
+        async def agent(stream: Any) -> Any:
+            async for values in stream.take(2000, within=0.5):
+                points: list[Observation] = []
+                for value in values:
+                    try:
+                        points += extract(self.decoder.decode(value))
+                    except Exception as exc:  # noqa: BLE001 - a record we cannot read is skipped, counted
+                        self.metrics.undecodable.labels(topic).inc()
+                        self.skipped[topic] += 1
+                        if self.skipped[topic] in (1, 10, 100) or self.skipped[topic] % 1000 == 0:
+                            log.warning("%s: %d records of %s skipped so far; the last: %s", self.app.conf.id,
+                                        self.skipped[topic], topic, exc)  # fmt: skip
+                self.metrics.records.labels(topic).inc(len(values))
+                for point in combine(points):
+                    await self.topic.send(key=point.series.encode(), value=encode_point(point), partition=self.partition(point.series))
+                yield len(values)
+
+        return agent
+
+    async def _tick(self) -> None:
+        """Every partition gets the wall clock, so silent series close too."""
+        for partition in range(self.settings.partitions):
+            await self.topic.send(key=b"_tick", value=json.dumps({"tick": self.clock_ms()}).encode(), partition=partition)
+
+    # -- stage 2: series points -> closed minutes ----------------------------------------------
+    async def _series(self, stream: Any) -> Any:
+        async for event in stream.events():
+            raw = json.loads(event.value)
+            now = self.clock_ms()
+            if "tick" in raw:
+                idle_ms = int(self.settings.idle_close_s * 1000)
+                partition = event.message.partition
+                for series in [s for s in list(self.minutes.keys()) if self.partition(s) == partition]:
+                    if now - self.seen_at.setdefault(series, now) >= idle_ms:
+                        await self._close(series, minute_of(int(raw["tick"]) - idle_ms) - MINUTE_MS)
+            else:
+                point = decode_point(raw)
+                self.seen_at[point.series] = now
+                state = self.minutes.get(point.series)
+                minutes = SeriesMinutes.from_dict(state) if state else SeriesMinutes(point.kind)
+                if not minutes.add(point):
+                    self.metrics.late.inc()
+                newest = minutes.last_seen if minutes.last_seen is not None else point.minute_ms
+                await self._close(point.series, newest - (1 + self.settings.lateness_minutes) * MINUTE_MS, minutes)
+            yield event.value
+
+    async def _close(self, series: str, through: int, minutes: SeriesMinutes | None = None) -> None:
+        """Close ``series``' minutes through the one starting ``through`` and hand them on; the
+        table gets the series' minutes whenever they changed (``minutes`` given: a point was added)."""
+        changed = minutes is not None
+        if minutes is None:
+            minutes = SeriesMinutes.from_dict(self.minutes[series])
+        before = minutes.closed_through
+        closed = minutes.close(through, self.settings.fill_minutes)
+        if changed or minutes.closed_through != before:
+            self.minutes[series] = minutes.as_dict()
+        if closed:
+            await self.on_closed(series, closed)
