@@ -99,6 +99,22 @@ def retention_json(scope: Scope, days: tuple[int, ...], rows: list[tuple[Any, ..
     return {**scope_json(scope), "days": list(days), "cohorts": cohorts}
 
 
+def anomaly_json(row: tuple[Any, ...]) -> dict[str, Any]:
+    """An anomaly as a chart annotation: ``at`` (epoch ms, its first minute) and ``label``, then its details."""
+    at, end, series, metric, severity, observed, expected, score, description, incident = row
+    return {"at": int(at), "end": int(end), "label": f"{severity.lower()}: {series}", "series": series, "metric": metric,
+            "severity": severity, "observed": observed, "expected": expected, "score": score, "description": description,
+            "incident_id": incident}  # fmt: skip
+
+
+def scaling_json(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A change of a service's desired replicas as a chart annotation."""
+    at, service, before, desired, current, reason = row
+    label = f"{service}: {desired} replicas" if before < 0 else f"{service}: {before} -> {desired} replicas"
+    return {"at": int(at), "label": label, "service": service, "desired_replicas": desired, "current_replicas": current,
+            "reason": reason}  # fmt: skip
+
+
 def add_analytics_routes(app: FastAPI, verifier: TokenVerifier, store: AnalyticsStore,
                          clock: Callable[[], float] = time.time) -> None:  # fmt: skip
     """The analytics routes on ``app``; ``clock`` gives the default range's end."""
@@ -157,4 +173,6 @@ def add_analytics_routes(app: FastAPI, verifier: TokenVerifier, store: Analytics
                                                   doc.ANNOTATIONS))  # fmt: skip
     async def annotations(request: Request) -> Response:
         _, scope = scope_of(request)
-        return json_response({**scope_json(scope), "anomalies": [], "scaling": []})
+        found = [anomaly_json(row) for row in await store.rows(sql.anomalies(scope))]
+        changes = [] if scope.tenant is not None else [scaling_json(row) for row in await store.rows(sql.scaling_changes(scope))]
+        return json_response({**scope_json(scope), "anomalies": found, "scaling": changes})

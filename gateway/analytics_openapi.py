@@ -68,8 +68,17 @@ RETENTION = _object({"days": {"type": "array", "items": {"type": "integer"}}, "c
                                      "retained": {"type": "array", "items": COUNT}}}}})  # fmt: skip
 DIMENSIONS = _object({"tenants": {"type": "array", "items": {"type": "string"}},
                       "models": {"type": "array", "items": {"type": "string"}}})  # fmt: skip
-ANNOTATIONS = _object({"anomalies": {"type": "array", "items": {"type": "object"}},
-                       "scaling": {"type": "array", "items": {"type": "object"}}})  # fmt: skip
+_ANOMALY = {"type": "object", "description": "An anomaly that opened in the range (the anomaly job's).", "properties": {
+    "at": {"type": "integer", "description": "Its first minute, epoch ms."}, "end": {"type": "integer"},
+    "label": {"type": "string"}, "series": {"type": "string"}, "metric": {"type": "string"},
+    "severity": {"type": "string", "enum": ["INFO", "WARNING", "CRITICAL"]}, "observed": {"type": "number"},
+    "expected": {"type": ["number", "null"]}, "score": {"type": "number"}, "description": {"type": ["string", "null"]},
+    "incident_id": {"type": ["string", "null"]}}}  # fmt: skip
+_SCALING = {"type": "object", "description": "A change of a service's desired replicas (the scaling job's); admins only.",
+            "properties": {"at": {"type": "integer"}, "label": {"type": "string"}, "service": {"type": "string"},
+                           "desired_replicas": {"type": "integer"}, "current_replicas": {"type": ["integer", "null"]},
+                           "reason": {"type": "string"}}}  # fmt: skip
+ANNOTATIONS = _object({"anomalies": {"type": "array", "items": _ANOMALY}, "scaling": {"type": "array", "items": _SCALING}})
 
 ERRORS = {
     400: "A parameter is malformed or out of range (`invalid_parameter`; the message names it): from not before "

@@ -296,3 +296,37 @@ SELECT arraySort(groupUniqArrayIf(toString(tenant_id), dimension = 'tenant')) AS
 FROM engagement_windows
 WHERE {' AND '.join(where)}"""
     return Statement.of(sql, _range_parameters(scope))
+
+
+ANNOTATIONS_LIMIT = 500
+
+
+def anomalies(scope: Scope) -> Statement:
+    """The anomalies that opened in the range (the anomaly job's, from ``anomalies``): a tenant's
+    own, or with no tenant every one, the platform's (services, models) included."""
+    where = ["status = 'OPEN'",
+             "window_start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')",
+             "window_start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')"]  # fmt: skip
+    if scope.tenant is not None:
+        where.append("tenant_id = {tenant:String}")
+    return Statement.of(
+        "SELECT toUnixTimestamp64Milli(window_start), toUnixTimestamp64Milli(window_end), series_key, metric, severity, "
+        "observed, expected, score, description, incident_id "
+        f"FROM anomalies FINAL WHERE {' AND '.join(where)} ORDER BY window_start LIMIT {ANNOTATIONS_LIMIT}",
+        _range_parameters(scope),
+    )  # fmt: skip
+
+
+def scaling_changes(scope: Scope) -> Statement:
+    """The scaling signals in the range that changed a service's desired replicas (the first of
+    each service in the range counts as one): platform figures, for a scope without a tenant."""
+    inner = ("SELECT occurred_at, target, desired_replicas, current_replicas, reason, "
+             "lagInFrame(desired_replicas, 1, -1) OVER (PARTITION BY target ORDER BY occurred_at "
+             "ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS before "
+             "FROM scaling_signals FINAL WHERE occurred_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC') "
+             "AND occurred_at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')")  # fmt: skip
+    return Statement.of(
+        "SELECT toUnixTimestamp64Milli(occurred_at), target, before, desired_replicas, current_replicas, reason "
+        f"FROM ({inner}) WHERE before != desired_replicas ORDER BY occurred_at LIMIT {ANNOTATIONS_LIMIT}",
+        {"from_ms": scope.from_ms, "to_ms": scope.to_ms},
+    )  # fmt: skip

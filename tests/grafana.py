@@ -39,6 +39,12 @@ def panels(source: str | None = None) -> list[dict[str, Any]]:
     return [p for p in load()["panels"] if p["type"] != "row" and source in (None, p["datasource"]["type"])]
 
 
+def annotations() -> list[dict[str, Any]]:
+    """The dashboard's query annotations, shaped as panels (``title``, ``datasource``, ``targets``)."""
+    return [{"title": f"annotation: {a['name']}", "datasource": a["datasource"], "targets": [a["target"]]}
+            for a in load()["annotations"]["list"] if "target" in a]  # fmt: skip
+
+
 def expanded(panel: dict[str, Any]) -> str:
     """The panel's query as Grafana sends it, for the hour from FROM_S, all tenants and models."""
     sql: str = panel["targets"][0]["rawSql"]

@@ -239,6 +239,8 @@ def test_top_funnel_retention_and_dimensions_equal_the_rows(landed: tuple[Settin
     assert ok(get(settings, "dimensions", tenant)) | {"from": None, "to": None} == {
         "from": None, "to": None, "tenant": tenant, "model": None, "tenants": [tenant], "models": ["m-a", "m-b"]}  # fmt: skip
     assert ok(get(settings, "annotations", tenant))["anomalies"] == []
+    every = ok(get(settings, "annotations", "ops", admin=True))  # both statements run on the real ClickHouse
+    assert isinstance(every["anomalies"], list) and isinstance(every["scaling"], list)
 
 
 def test_a_token_reads_its_tenant_and_an_admin_every_tenant(landed: tuple[Settings, str, str, Component]) -> None:

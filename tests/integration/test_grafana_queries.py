@@ -10,10 +10,10 @@ import psycopg
 import pytest
 
 from chatstream.settings import Settings
-from tests.grafana import CLICKHOUSE, POSTGRES, expanded, panels
+from tests.grafana import CLICKHOUSE, POSTGRES, annotations, expanded, panels
 
 
-@pytest.mark.parametrize("panel", panels(CLICKHOUSE), ids=lambda p: p["title"])
+@pytest.mark.parametrize("panel", panels(CLICKHOUSE) + annotations(), ids=lambda p: p["title"])
 def test_every_clickhouse_panel_query_runs(clickhouse: Callable[..., Any], panel: dict[str, Any]) -> None:
     rows = clickhouse(("query", expanded(panel), None))
     assert isinstance(rows, list)

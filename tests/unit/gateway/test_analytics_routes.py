@@ -101,11 +101,26 @@ async def test_clickhouse_unavailable_is_503_with_retry_after() -> None:
                                        "message": "ClickHouse is not reachable: connection refused"}}  # fmt: skip
 
 
-async def test_annotations_are_empty_until_the_ops_tables_exist() -> None:
-    async with client(FakeStore(lambda s: [])) as http:
-        answer = await http.get("/v1/analytics/annotations", headers=auth())
-    assert answer.status_code == 200
-    assert (answer.json()["anomalies"], answer.json()["scaling"], answer.json()["tenant"]) == ([], [], "acme")
+ANOMALY_ROW = (NOW_MS - 600_000, NOW_MS - 540_000, "tenant:acme/messages", "messages", "CRITICAL", 0.0, 120.5, 0.99999,
+               "messages 0 (expected 120.5)", "inc-1")  # fmt: skip
+SCALING_ROWS = [(NOW_MS - 900_000, "gateway", -1, 2, 2, "reactive: observed 10"), (NOW_MS - 300_000, "gateway", 2, 4, 2, "forecast")]
+
+
+def annotation_rows(statement: Statement) -> list[tuple[Any, ...]]:
+    return [ANOMALY_ROW] if "FROM anomalies" in statement.sql else SCALING_ROWS
+
+
+async def test_annotations_are_a_tenants_anomalies_and_for_admins_also_scaling_changes() -> None:
+    store = FakeStore(annotation_rows)
+    async with client(store) as http:
+        mine = (await http.get("/v1/analytics/annotations", headers=auth())).json()
+        every = (await http.get("/v1/analytics/annotations", headers=auth(roles=["admin"]))).json()
+    assert mine["tenant"] == "acme" and mine["scaling"] == [] and len(store.asked) == 3  # no scaling query for a tenant
+    [anomaly] = mine["anomalies"]
+    assert anomaly["at"] == NOW_MS - 600_000 and anomaly["label"] == "critical: tenant:acme/messages"
+    assert anomaly["expected"] == 120.5 and anomaly["incident_id"] == "inc-1"
+    assert [s["label"] for s in every["scaling"]] == ["gateway: 2 replicas", "gateway: 2 -> 4 replicas"]
+    assert every["scaling"][1]["reason"] == "forecast" and every["tenant"] is None
 
 
 def test_overview_ratios_and_percentiles_are_null_with_nothing_to_divide() -> None:

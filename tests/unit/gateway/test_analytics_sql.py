@@ -29,6 +29,7 @@ def statements(scope: Scope) -> list[sql.Statement]:
         sql.funnel(scope),
         sql.retention(scope, (1, 7, 30)),
         sql.dimensions(scope),
+        sql.anomalies(scope),
     ]
 
 
@@ -87,3 +88,10 @@ def test_every_figure_has_a_unit_and_buckets_by_the_step(figure: str) -> None:
     statement = sql.timeseries(figure, SCOPES[0], 600)
     assert sql.FIGURES[figure].unit and statement.parameters["step"] == 600
     assert "* {step:UInt32} AS bucket" in statement.sql
+
+
+def test_scaling_annotations_are_the_changes_of_desired_replicas_over_every_service() -> None:
+    statement = sql.scaling_changes(SCOPES[1])
+    assert "tenant" not in statement.parameters and "PARTITION BY target" in statement.sql
+    assert "WHERE before != desired_replicas" in statement.sql and set(statement.parameters) == {"from_ms", "to_ms"}
+    assert f"LIMIT {sql.ANNOTATIONS_LIMIT}" in statement.sql and f"LIMIT {sql.ANNOTATIONS_LIMIT}" in sql.anomalies(SCOPES[0]).sql

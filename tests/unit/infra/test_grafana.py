@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.grafana import CLICKHOUSE, POSTGRES, expanded, load, panels
+from tests.grafana import CLICKHOUSE, POSTGRES, annotations, expanded, load, panels
 
 PLUGINS = {CLICKHOUSE: "${clickhouse}", POSTGRES: "${postgres}"}
 FIGURES = ["active users", "conversations", "messages per minute", "sessions", "feedback ratio", "regenerations",
@@ -27,7 +27,7 @@ def test_the_dashboard_is_importable_json() -> None:
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.parametrize("panel", panels(), ids=lambda p: p["title"])
+@pytest.mark.parametrize("panel", panels() + annotations(), ids=lambda p: p["title"])
 def test_every_panel_names_a_datasource_and_a_query(panel: dict[str, Any]) -> None:
     source = panel["datasource"]
     assert PLUGINS[source["type"]] == source["uid"]
@@ -53,7 +53,13 @@ def test_the_clickhouse_queries_parse() -> None:
     chdb = pytest.importorskip("chdb")
     with pytest.raises(RuntimeError, match="Syntax error"):  # the check can fail
         chdb.query("EXPLAIN AST SELECT (1 FROM chat_events", "CSV")
-    for panel in panels(CLICKHOUSE):
+    for panel in panels(CLICKHOUSE) + annotations():
         sql = expanded(panel)
         assert "$" not in sql, (panel["title"], sql)
         chdb.query(f"EXPLAIN AST {sql}", "CSV")  # raises on a syntax error
+
+
+def test_anomalies_are_annotations_with_a_time_a_region_and_a_text() -> None:
+    [anomalies] = annotations()
+    sql = anomalies["targets"][0]["rawSql"]
+    assert "FROM anomalies" in sql and all(f" AS {column}" in sql for column in ("time", "timeEnd", "title", "text", "tags"))
