@@ -4,11 +4,13 @@ Two stages in one Faust app, as Faust does repartitioning:
 
 1. ``points``: one agent per source topic reads records in batches, decodes them, turns them into
    series points (an ``Extract``, e.g. ``jobs.anomaly.series.from_metric``), folds sums per series
-   and minute, and sends each to the job's series topic, to the partition its ``route`` key
+   and minute, and sends them to the job's series topic, to the partition their ``route`` key
    hashes to (crc32): every series lives in one partition, and series with one route key (a
-   service's load and its replicas) in the same one.
-2. ``series``: reads that topic. A point goes into its series' open minute (the table
-   ``table``, e.g. ``anomaly-minutes``). A series' minutes close, in order, once a point of a later minute
+   service's load and its replicas) in the same one. One message per partition and batch holds
+   that partition's points, in order: Faust's cost is per message, not per point.
+2. ``series``: reads that topic. Points go into their series' open minutes (the table
+   ``table``, e.g. ``anomaly-minutes``; one read and one write per series and message). A
+   series' minutes close, in order, once a point of a later minute
    (``lateness_minutes`` later) arrives for it, or, after ``idle_close_s`` without a point, by
    the wall clock (a tick the timer sends to every partition): silence closes minutes too, as
    zeros for counts. A point for a closed minute is dropped and counted. Each series' closed
@@ -88,6 +90,11 @@ def faust_app(app_id: str, *, bootstrap: str, partitions: int, web_host: str, we
         web_host=web_host,
         worker_redirect_stdouts=False,
         topic_allow_declare=True,  # the series topic and the changelogs
+        # bigger fetches and buffers than Faust's defaults: metric records are small and many
+        # (bench ops-jobs: about 10 % more records/s read)
+        broker_max_poll_records=5000,
+        stream_buffer_maxsize=32768,
+        consumer_max_fetch_size=8 * 1024 * 1024,
     )
 
 
@@ -95,12 +102,13 @@ def partition_of(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
-def encode_point(o: Observation) -> bytes:
-    return json.dumps({"s": o.series, "m": o.minute_ms, "k": o.kind.value, "v": o.value, "w": o.weight, "i": o.instance}).encode()
+def encode_points(points: list[Observation]) -> bytes:
+    """Points as one series-topic message."""
+    return json.dumps({"points": [[o.series, o.minute_ms, o.kind.value, o.value, o.weight, o.instance] for o in points]}).encode()
 
 
-def decode_point(raw: Mapping[str, Any]) -> Observation:
-    return Observation(raw["s"], int(raw["m"]), Kind(raw["k"]), float(raw["v"]), float(raw["w"]), raw["i"])
+def decode_points(raw: Mapping[str, Any]) -> list[Observation]:
+    return [Observation(s, int(m), Kind(k), float(v), float(w), i) for s, m, k, v, w, i in raw["points"]]
 
 
 class SeriesMetrics:
@@ -157,8 +165,11 @@ class MinuteStream:
                             log.warning("%s: %d records of %s skipped so far; the last: %s", self.app.conf.id,
                                         self.skipped[topic], topic, exc)  # fmt: skip
                 self.metrics.records.labels(topic).inc(len(values))
+                by_partition: dict[int, list[Observation]] = collections.defaultdict(list)
                 for point in combine(points):
-                    await self.topic.send(key=point.series.encode(), value=encode_point(point), partition=self.partition(point.series))
+                    by_partition[self.partition(point.series)].append(point)
+                for partition, found in sorted(by_partition.items()):
+                    await self.topic.send(key=b"_points", value=encode_points(found), partition=partition)
                 yield len(values)
 
         return agent
@@ -180,14 +191,18 @@ class MinuteStream:
                     if now - self.seen_at.setdefault(series, now) >= idle_ms:
                         await self._close(series, minute_of(int(raw["tick"]) - idle_ms) - MINUTE_MS)
             else:
-                point = decode_point(raw)
-                self.seen_at[point.series] = now
-                state = self.minutes.get(point.series)
-                minutes = SeriesMinutes.from_dict(state) if state else SeriesMinutes(point.kind)
-                if not minutes.add(point):
-                    self.metrics.late.inc()
-                newest = minutes.last_seen if minutes.last_seen is not None else point.minute_ms
-                await self._close(point.series, newest - (1 + self.settings.lateness_minutes) * MINUTE_MS, minutes)
+                by_series: dict[str, list[Observation]] = collections.defaultdict(list)
+                for point in decode_points(raw):
+                    by_series[point.series].append(point)
+                for series, points in by_series.items():
+                    self.seen_at[series] = now
+                    state = self.minutes.get(series)
+                    minutes = SeriesMinutes.from_dict(state) if state else SeriesMinutes(points[0].kind)
+                    late = sum(not minutes.add(point) for point in points)
+                    if late:
+                        self.metrics.late.inc(late)
+                    newest = minutes.last_seen if minutes.last_seen is not None else points[-1].minute_ms
+                    await self._close(series, newest - (1 + self.settings.lateness_minutes) * MINUTE_MS, minutes)
             yield event.value
 
     async def _close(self, series: str, through: int, minutes: SeriesMinutes | None = None) -> None:

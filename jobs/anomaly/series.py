@@ -107,7 +107,7 @@ class Bucket:
         if self.kind in (Kind.INSTANCES_SUM, Kind.INSTANCES_MEAN):
             part = self.instances.setdefault(o.instance, [0.0, 0.0])
             part[0] += o.value
-            part[1] += 1
+            part[1] += o.weight  # the count of points folded into ``o`` (``combine``), else 1
         else:
             self.total += o.value
             self.weight += o.weight
@@ -178,16 +178,14 @@ class SeriesMinutes:
 
 
 def combine(observations: Iterable[Observation]) -> list[Observation]:
-    """Sums and ratios of one series' minute folded into one point (what a worker forwards
-    after reading a batch of records); means and per-instance figures pass as they are."""
-    folded: dict[tuple[str, int], Observation] = {}
-    out: list[Observation] = []
+    """One series' points of one minute (and one instance, for per-instance kinds) folded into one
+    point, values and weights summed (what a worker forwards after reading a batch of records):
+    a ``Bucket`` takes the folded point as it would have taken the points one by one (for means
+    and per-instance means the weight is the count). In the order each key first came."""
+    folded: dict[tuple[str, int, str], Observation] = {}
     for o in observations:
-        if o.kind not in (Kind.SUM, Kind.RATIO):
-            out.append(o)
-            continue
-        key = (o.series, o.minute_ms)
+        key = (o.series, o.minute_ms, o.instance)
         found = folded.get(key)
         folded[key] = o if found is None else Observation(o.series, o.minute_ms, o.kind, found.value + o.value,
-                                                          found.weight + o.weight)  # fmt: skip
-    return out + list(folded.values())
+                                                          found.weight + o.weight, o.instance)  # fmt: skip
+    return list(folded.values())

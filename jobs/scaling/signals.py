@@ -83,8 +83,8 @@ def signal_record(service: str, target: ServiceTarget, minute_ms: int, observed:
                   upper: float, decision: Decision, current: int | None, model: str, confidence: float) -> dict[str, Any]:  # fmt: skip
     horizon_s = target.horizon_minutes * 60
     now_ms = minute_ms + MINUTE_MS
-    basis = (f"upper bound {upper:.4g} over {target.horizon_minutes} min at confidence {confidence:.2f}"
-             if decision.reason != "reactive" else f"observed {observed:.4g} at confidence {confidence:.2f}")  # fmt: skip
+    basis = (f"upper bound {upper:,.1f} over {target.horizon_minutes} min at confidence {confidence:.2f}"
+             if decision.reason != "reactive" else f"observed {observed:,.1f} at confidence {confidence:.2f}")  # fmt: skip
     return {
         "event_id": str(uuid.uuid5(NAMESPACE, f"{service}/{minute_ms}/{horizon_s}")),
         "occurred_at": now_ms,

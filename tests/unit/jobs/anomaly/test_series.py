@@ -71,11 +71,24 @@ def test_the_state_goes_through_json() -> None:
     assert again.close(T0, 5) == [(T0, 3.0)]
 
 
-def test_combine_folds_sums_and_ratios_per_minute() -> None:
+def test_combine_folds_every_kind_per_minute_and_instance() -> None:
     points = [Observation("c", T0, Kind.SUM, 1)] * 3 + [Observation("r", T0, Kind.RATIO, 1), Observation("r", T0, Kind.RATIO, 0)]
-    points += [Observation("m", T0, Kind.MEAN, 5)] * 2
+    points += [Observation("m", T0, Kind.MEAN, 5)] * 2 + [Observation("m", T0 + MINUTE_MS, Kind.MEAN, 1)]
+    points += [Observation("i", T0, Kind.INSTANCES_SUM, v, instance=n) for v, n in ((2, "a"), (4, "a"), (10, "b"))]
     folded = combine(points)
-    assert sorted((o.series, o.value, o.weight) for o in folded) == [("c", 3, 3), ("m", 5, 1), ("m", 5, 1), ("r", 1, 2)]
+    assert [(o.series, o.minute_ms - T0, o.instance, o.value, o.weight) for o in folded] == [
+        ("c", 0, "", 3, 3), ("r", 0, "", 1, 2), ("m", 0, "", 10, 2), ("m", MINUTE_MS, "", 1, 1), ("i", 0, "a", 6, 2), ("i", 0, "b", 10, 1)]
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_a_minute_is_the_same_whether_its_points_come_folded_or_one_by_one(kind: Kind) -> None:
+    points = [Observation("s", T0, kind, v, w, instance=i) for v, w, i in ((1, 1, "a"), (2, 1, "a"), (5, 2, "b"), (0.5, 1, "b"))]
+    one_by_one, folded = SeriesMinutes(kind), SeriesMinutes(kind)
+    for point in points:
+        one_by_one.add(point)
+    for point in combine(points):
+        folded.add(point)
+    assert one_by_one.close(T0, 0) == folded.close(T0, 0)
 
 
 def test_times_decoded_as_datetimes_are_read_as_epoch_milliseconds() -> None:
