@@ -1,14 +1,16 @@
 """``chatstream demo``: set up, run the platform, drive traffic through it, summarise.
 
 Steps: the local stack up, migrations, topics, schemas; ``chatstream run`` (gateway, sinks, the
-dispatch job and the engagement job) as child processes; synthetic history through the real
+dispatch, engagement, anomaly and scaling jobs) as child processes; synthetic history through the real
 gateway with a progress bar, in event-time order as a live product would produce it (a day of it
 the first time; after that, from where the last run's left off to now, so a stream job's event
-time never goes back); streaming chat completions through the gateway and the dispatch job (the default routing
+time never goes back), with a few floods injected (one tenant's messages, tens a minute: anomalies the
+anomaly job must find); streaming chat completions through the gateway and the dispatch job (the default routing
 config: simulated models), each answer read as it streams; a few deliberately bad requests, and a few corrupt records written straight to Kafka (they must land
 in the dead-letter topic); wait until both sinks have committed everything and the engagement
-job's closed windows have landed; stop the platform cleanly; count what each store holds (every store query runs in a ``chatstream query`` child,
-as a user would type it).
+job's closed windows have landed, and the anomaly job's anomalies; read the scaling job's newest
+signals; stop the platform cleanly; count what each store holds and list the anomalies found and
+the signals (every store query runs in a ``chatstream query`` child, as a user would type it).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from rich.table import Table
 from chatstream.cli.dashboard import dashboard_hint
 from chatstream.cli.demo.chats import ChatStats, chat_requests, drive_chats
 from chatstream.cli.demo.driver import DriveStats, drive_in_time_order, send_bad_requests
+from chatstream.cli.demo.ops import opened_anomalies, plan_injections, scaling_signals, summarise_ops, wait_for_anomalies
 from chatstream.cli.demo.traffic import DAY_MS, TrafficModel, bad_requests, in_time_order
 from chatstream.cli.preparation import chatstream_command, prepare_platform
 from chatstream.cli.supervisor import Supervisor
@@ -50,11 +53,12 @@ TOPIC = CHAT_ACTIONS.name
 DLQ = dead_letter_name(TOPIC)
 ROGUE_RECORDS = 3
 CHAT_ALIASES = ["chatstream-sim", "chatstream-sim-fast"]  # pipelines/models.toml
-COMPONENTS = ["gateway", "sink-clickhouse", "sink-postgres", "dispatch", "engagement"]  # as `chatstream run`
+COMPONENTS = ["gateway", "sink-clickhouse", "sink-postgres", "dispatch", "engagement", "anomaly", "scaling"]  # as `chatstream run`
 HISTORY_MS = DAY_MS + 3_600_000
 ENGAGEMENT_WAIT_S = 180
+ANOMALY_WAIT_S = 120
 JOB_START_S = 240
-SETTLE_MS = 30_000
+LEAST_NEWEST_MS = 10 * 60_000  # how far before the history's end a partition's newest event can be (a quiet hour)
 
 
 class DemoError(ChatstreamError):
@@ -131,6 +135,14 @@ def wait_for_log(path: Path, text: str, timeout_s: float, alive: Callable[[], bo
         time.sleep(1)
 
 
+def least_newest_event_ms(settings: Settings, since_ms: int) -> int:
+    """The least, over chat.actions.v1's partitions with events since ``since_ms``, of each one's
+    newest event time (from ClickHouse, the sinks caught up): what the watermark gets to at least."""
+    return one(settings, "clickhouse", "SELECT toUnixTimestamp64Milli(min(newest)) FROM (SELECT kafka_partition, "
+               f"max(occurred_at) AS newest FROM chat_events WHERE occurred_at >= fromUnixTimestamp64Milli({int(since_ms)}) "
+               "GROUP BY kafka_partition)")  # fmt: skip
+
+
 def wait_windows(settings: Settings, closable_end_ms: int, alive: Any) -> Engagement:
     """Until ClickHouse holds the job's windows up to ``closable_end_ms`` (those the watermark
     has passed when traffic stops), or ``ENGAGEMENT_WAIT_S``; the counts then."""
@@ -184,7 +196,9 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
         now_ms = int(time.time() * 1000)
         start_ms = history_start(settings, now_ms)
         model = TrafficModel(start_ms=start_ms, span_ms=max(now_ms - start_ms, 60_000))
-        history = in_time_order(model.sessions(events), until_ms=now_ms)
+        injections = plan_injections(start_ms, now_ms - engagement.watermark_delay_ms - LEAST_NEWEST_MS)
+        floods = [model.flood(i.tenant, i.start_ms, i.minutes, i.per_minute) for i in injections]
+        history = in_time_order([*model.sessions(events), *floods], until_ms=now_ms)
         columns = (TextColumn("[bold]demo traffic"), BarColumn(), MofNCompleteColumn(), TextColumn("events"), TimeRemainingColumn())
         started = time.monotonic()
         with Progress(*columns, console=console) as progress:
@@ -209,12 +223,16 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
         write_rogue_records(settings)
         with console.status("waiting for both sinks to commit everything"):
             lags = wait_caught_up(settings.kafka_bootstrap_servers, list(CONSUMER_GROUPS.values()), TOPIC, timeout_s=180)
-        # the watermark stops about where the traffic stopped, less the job's delay (the least of
-        # the partitions' newest events when they all fall idle together: SETTLE_MS covers that):
-        # windows ending before it are emitted; the newer ones close when later traffic comes
-        closable_end_ms = (traffic_end_ms - engagement.watermark_delay_ms - SETTLE_MS) // 60_000 * 60_000
+        # the watermark passes at least the least of the partitions' newest events less the
+        # job's delay (a partition idle longer than the job's idle timeout no longer holds it back,
+        # and when they all fall idle together it stops right there): windows ending before it
+        # are emitted; the newer ones close when later traffic comes
+        closable_end_ms = (least_newest_event_ms(settings, start_ms) - engagement.watermark_delay_ms) // 60_000 * 60_000
         with console.status("waiting for the engagement job's closed windows to land in ClickHouse"):
             windows = wait_windows(settings, closable_end_ms, supervisor.running)
+        with console.status("waiting for the anomaly job and the sinks to take the windows' anomalies"):
+            ops_ok = wait_for_anomalies(settings, timeout_s=ANOMALY_WAIT_S)
+        signals = scaling_signals(settings)
     finally:
         supervisor.stop()
         code = supervisor.wait()
@@ -224,8 +242,11 @@ def run_demo(settings: Settings, *, events: int, concurrency: int, chats: int, c
         summarise_chats(console, chat_stats)
     windows_ok = windows.newest_window_end_ms >= closable_end_ms
     summarise_engagement(console, before.engagement, after.engagement, closable_end_ms, engagement)
+    found = summarise_ops(console, injections, opened_anomalies(settings, start_ms), signals)
+    if not ops_ok:
+        console.print(f"[red]the anomaly job or the sinks did not catch up within {ANOMALY_WAIT_S} s; see {settings.state_dir / 'logs'}")
     chats_ok = chat_stats is None or chat_stats.completed == len(chat_stats.results)
-    return 0 if code == 0 and not any(lags.values()) and chats_ok and windows_ok else 1
+    return 0 if code == 0 and not any(lags.values()) and chats_ok and windows_ok and ops_ok and found == len(injections) else 1
 
 
 def summarise(console: Console, settings: Settings, stats: DriveStats, elapsed: float, rejected: list[tuple[str, int, str]],
@@ -270,8 +291,8 @@ def summarise_engagement(console: Console, before: Engagement, after: Engagement
     table.add_column("value", justify="right")
     table.add_row("new window rows in ClickHouse engagement_windows (FINAL)", f"{after.windows - before.windows:,}")
     table.add_row("windows closed and landed up to", at(after.newest_window_end_ms))
-    table.add_row("  expected at least up to (traffic's end less the watermark delay of "
-                  f"{job.watermark_delay_ms / 1000:g} s and {SETTLE_MS / 1000:g} s)", at(closable_end_ms))  # fmt: skip
+    table.add_row(f"  expected at least up to (the least of the partitions' newest events less the watermark delay of "
+                  f"{job.watermark_delay_ms / 1000:g} s)", at(closable_end_ms))  # fmt: skip
     table.add_row("new sessions in engagement_sessions (gap " f"{job.session_gap_s / 60:g} min)",
                   f"{after.sessions - before.sessions:,}")  # fmt: skip
     table.add_row("new late events (behind the watermark, counted apart)", f"{after.late - before.late:,}")

@@ -89,6 +89,27 @@ class TrafficModel:
             made += len(session.events)
             yield session
 
+    def flood(self, tenant: str, start_ms: int, minutes: int, per_minute: int) -> Session:
+        """An injected anomaly: one of ``tenant``'s users sends ``per_minute`` messages a minute
+        for ``minutes`` minutes into one conversation (a script gone wrong, a scraper)."""
+        rng = self.rng
+        user = self.users[tenant][-1]
+        conversation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        session_id = uuid7_at(rng, start_ms)
+        model, provider = MODELS[0]
+        events: list[dict[str, Any]] = []
+
+        def emit(kind: str, at: int, detail: dict[str, Any]) -> None:
+            events.append({"type": kind, "event_id": uuid7_at(rng, at), "occurred_at": at, "session_id": session_id,
+                           "client": "flood-script/0.1", "conversation_id": conversation, kind: detail})  # fmt: skip
+
+        emit("conversation_created", start_ms, {"model": model, "provider": provider})
+        step_ms = 60_000 // per_minute
+        for k in range(minutes * per_minute):
+            emit("message_sent", start_ms + 1 + k * step_ms, {"message_id": f"msg-{rng.getrandbits(48):012x}", "text_length": 40,
+                                                               "token_count": 10, "model": model})  # fmt: skip
+        return Session(tenant, user, events)
+
     def _session(self, at: int) -> Session:
         rng = self.rng
         tenant = rng.choices(self.tenants, self.weights)[0]
