@@ -191,6 +191,11 @@ class Settings(BaseSettings):
         description="Port of a sink's /metrics, /healthz and /readyz; unset = port base + 85 "
         "(ClickHouse sink) or + 86 (PostgreSQL sink).",
     )
+    job_web_port: int | None = Field(
+        default=None,
+        description="Port of a Faust job's pages (/metrics, /healthz, /readyz; the scaling job's /v1/scaling); "
+        "unset = port base + 87 (dispatch), + 88 (anomaly) or + 89 (scaling). Set it to run a second replica on one host.",
+    )
 
     @field_validator("state_dir")
     @classmethod
@@ -230,17 +235,17 @@ class Settings(BaseSettings):
     @property
     def dispatch_port(self) -> int:
         """Where ``chatstream job dispatch`` serves its metrics and readiness."""
-        return self.port_base + 87
+        return self.job_web_port or self.port_base + 87
 
     @property
     def anomaly_port(self) -> int:
         """Where ``chatstream job anomaly`` serves its metrics and readiness."""
-        return self.port_base + 88
+        return self.job_web_port or self.port_base + 88
 
     @property
     def scaling_port(self) -> int:
         """Where ``chatstream job scaling`` serves its metrics, readiness and ``/v1/scaling/{service}``."""
-        return self.port_base + 89
+        return self.job_web_port or self.port_base + 89
 
     @property
     def gateway_url(self) -> str:
