@@ -6,14 +6,16 @@ On the bench stack (``bench.harness``), against a raw baseline in the same run:
    ``instances`` x 10 measurements every 10 s of event time, ending now (two producer processes).
 2. Raw baseline: one confluent-kafka consumer reads the preload and decodes every record with
    fastavro, nothing else: what any Python reader of these records does at least.
-3. Each job, one worker as ``chatstream job anomaly|scaling`` starts it, its group set to the
+3. Each job, one worker as ``chatstream job anomaly|scaling`` starts it and then two (one per core
+   of this machine, in one group, ``CHATSTREAM_JOB_WEB_PORT`` apart), its group set to the
    preload's first offsets while it is stopped: points/s from its first record read to its last
    (its own ``*_source_records`` counter, scraped every 0.25 s), and end to end, to the moment its
    second stage (the series topic) has caught up too. The scaling job forecasts every service
    (``requests_per_s``); its forecasters do not refit in the drain (less than
    ``min_history_minutes`` of history), so the bench times one refit on eight days of minutes apart.
 
-A job keeps up with 10,000 points/s when its end-to-end rate is at least that.
+A job keeps up with 10,000 points/s when its end-to-end rate is at least that. Keys ``*_2w`` are
+the two-worker runs.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
+from bench.engagement import encoded
 from bench.harness import PlatformProcess, bench_settings, bench_stack_up, no_ctrl_c
 from bench.scrape import samples
 from chatstream.avro.catalog import load_catalog
@@ -47,9 +50,10 @@ from jobs.minute_series import series_topic_name
 from jobs.scaling.config import ServiceTarget
 from jobs.scaling.features import History
 from jobs.scaling.forecaster import Forecaster, ForecasterConfig
-from pipelines.topics import METRICS
+from pipelines.topics import ENGAGEMENT, METRICS
 
 TARGET_PPS = 10_000
+WORKERS = (1, 2)  # one worker, and one per core of this machine
 NAMES = ("requests_per_s", "errors_per_s", "events_per_s", "rejections_per_s", "latency_p50_s", "latency_p95_s",
          "cpu_cores", "memory_bytes", "consumer_lag", "replicas")  # fmt: skip
 INTERVAL_MS = 10_000
@@ -88,21 +92,16 @@ def _preload_part(bootstrap: str, plan: Plan, start_ms: int, run: str, schema: d
     header = struct.pack(">bI", 0, schema_id)
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, **PRODUCER})
     written = 0
-    for i in range(mine, plan.points, workers):
+    for i in range(plan.points):
+        if (i % plan.per_interval) // (plan.instances * len(NAMES)) % workers != mine:
+            continue  # another worker's service: each service's records come from one producer, in order
         record = metric(i, plan, start_ms, run)
-        producer.produce(METRICS.name, _encode(parsed, header, record), record["service"].encode())
+        producer.produce(METRICS.name, encoded(parsed, header, record), record["service"].encode())
         producer.poll(0)
         written += 1
     if producer.flush(300):
         raise RuntimeError("the preload was not acknowledged by Kafka")
     return written
-
-
-def _encode(parsed: Any, header: bytes, record: dict[str, Any]) -> bytes:
-    out = io.BytesIO()
-    out.write(header)
-    fastavro.schemaless_writer(out, parsed, record)
-    return out.getvalue()
 
 
 def preload(settings: Settings, plan: Plan, run: str, schema: dict[str, Any], schema_id: int, workers: int = 2) -> None:
@@ -151,32 +150,36 @@ class JobRun:
 
 
 def run_job(settings: Settings, job: str, app_id: str, port: int, counter: str, start: dict[int, int], end: dict[int, int],
-            env: dict[str, str], timeout_s: float) -> JobRun:  # fmt: skip
-    """One job over the preload; see the module docstring."""
+            env: dict[str, str], timeout_s: float, workers: int = 1) -> JobRun:  # fmt: skip
+    """One job (``workers`` workers in its group, started together) over the preload; see the
+    module docstring."""
     set_group_offsets(settings, app_id, METRICS.name, start)
     series = series_topic_name(app_id)
-    series_end = end_offsets(settings.kafka_bootstrap_servers, series) if series in _topics(settings) else {}
-    if series_end:
-        set_group_offsets(settings, app_id, series, series_end)  # earlier runs' points: not this run's work
+    for other in (series, ENGAGEMENT.name):  # earlier runs' points, other benches' windows: not this run's work
+        if other in _topics(settings):
+            set_group_offsets(settings, app_id, other, end_offsets(settings.kafka_bootstrap_servers, other))
     wanted = sum(end[p] - start[p] for p in start)
-    process = PlatformProcess(job, settings, ["job", job], {"CHATSTREAM_OPS_METRICS_INTERVAL_S": "0", **env},
-                              settings.state_dir / "logs" / f"bench-{job}.log")  # fmt: skip
+    ports = [port + 1000 * w for w in range(workers)]  # the first on the job's own port, the others beside it
+    processes = [PlatformProcess(f"{job}-{w}", settings, ["job", job],
+                                 {"CHATSTREAM_OPS_METRICS_INTERVAL_S": "0", "CHATSTREAM_JOB_WEB_PORT": str(p), **env},
+                                 settings.state_dir / "logs" / f"bench-{job}-{w}.log") for w, p in enumerate(ports)]  # fmt: skip
     try:
-        process.wait_ready(f"http://{settings.gateway_host}:{port}", timeout_s=120)
-        url = f"http://{settings.gateway_host}:{port}/metrics"
+        for process, p in zip(processes, ports):
+            process.wait_ready(f"http://{settings.gateway_host}:{p}", timeout_s=120)
+        urls = [f"http://{settings.gateway_host}:{p}/metrics" for p in ports]
         first = last = None
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and process.alive():
-            read = sum(v for k, v in samples(url).items() if k.startswith(f"{counter}_total{{topic=\"{METRICS.name}\""))
+        while time.monotonic() < deadline and all(p.alive() for p in processes):
+            read = sum(v for url in urls for k, v in samples(url).items() if k.startswith(f"{counter}_total{{topic=\"{METRICS.name}\""))
             now = time.monotonic()
             if read > 0 and first is None:
                 first = (now, read)
-            if read >= wanted:
+            if read >= wanted or (read > 0.99 * wanted and _committed_through(settings, app_id, end)):
                 last = (now, read)
                 break
             time.sleep(0.25)
         if first is None or last is None:
-            raise RuntimeError(f"the {job} job did not read the preload within {timeout_s:.0f}s; see {process.log_file}")
+            raise RuntimeError(f"the {job} job did not read the preload within {timeout_s:.0f}s; see {processes[0].log_file}")
         while time.monotonic() < deadline:  # the second stage: the series topic caught up
             ends = end_offsets(settings.kafka_bootstrap_servers, series)
             done = committed_offsets(settings.kafka_bootstrap_servers, app_id, series, list(ends))
@@ -184,12 +187,20 @@ def run_job(settings: Settings, job: str, app_id: str, port: int, counter: str, 
                 break
             time.sleep(0.25)
         else:
-            raise RuntimeError(f"the {job} job's series stage did not catch up; see {process.log_file}")
+            raise RuntimeError(f"the {job} job's series stage did not catch up; see {processes[0].log_file}")
         finished = time.monotonic()
     finally:
-        process.stop()
+        for process in processes:
+            process.stop()
     read_s = max(last[0] - first[0], 1e-3)
     return JobRun((last[1] - first[1]) / read_s, (wanted - first[1]) / max(finished - first[0], 1e-3), finished - first[0])
+
+
+def _committed_through(settings: Settings, group: str, end: dict[int, int]) -> bool:
+    """Whether ``group`` committed ``ops.metrics.v1`` through ``end`` (Faust's counter can miss
+    a record at a partition's start offset: the commits are the authority then)."""
+    done = committed_offsets(settings.kafka_bootstrap_servers, group, METRICS.name, list(end))
+    return all(done.get(p, 0) >= o for p, o in end.items())
 
 
 def _topics(settings: Settings) -> set[str]:
@@ -232,11 +243,13 @@ def run_ops_jobs_bench(base: Settings, *, quick: bool, say: Any) -> dict[str, fl
          {"CHATSTREAM_SCALING_SERVICES": json.dumps(services), "CHATSTREAM_SCALING_IDLE_CLOSE_S": "3600"}),
     )  # fmt: skip
     for job, app_id, port, counter, env in jobs:
-        say(f"the {job} job over the preload")
-        result = run_job(settings, job, app_id, port, counter, start, end, env, timeout_s=600)
-        figures[f"{job}_read_pps"] = round(result.read_pps)
-        figures[f"{job}_pps"] = round(result.end_to_end_pps)
-        figures[f"{job}_vs_raw"] = round(result.end_to_end_pps / raw, 3)
+        for workers in WORKERS:
+            say(f"the {job} job over the preload, {workers} worker{'s' if workers > 1 else ''}")
+            result = run_job(settings, job, app_id, port, counter, start, end, env, timeout_s=600, workers=workers)
+            suffix = "" if workers == 1 else f"_{workers}w"
+            figures[f"{job}_read_pps{suffix}"] = round(result.read_pps)
+            figures[f"{job}_pps{suffix}"] = round(result.end_to_end_pps)
+            figures[f"{job}_vs_raw{suffix}"] = round(result.end_to_end_pps / raw, 3)
     say("one scaling refit on eight days of minutes")
     figures["scaling_refit_s"] = round(refit_seconds(), 2)
     return figures
@@ -248,9 +261,12 @@ def report(console: Console, figures: dict[str, float]) -> None:
         table.add_column(column, justify="right" if column else "left")
     table.add_row("raw: consume + fastavro decode", f"{figures['raw_decode_pps']:,.0f}", "baseline", "")
     for job in ("anomaly", "scaling"):
-        pps = figures[f"{job}_pps"]
-        table.add_row(f"{job} job, end to end (read: {figures[f'{job}_read_pps']:,.0f}/s)", f"{pps:,.0f}",
-                      f"{figures[f'{job}_vs_raw']:.2f}x", "yes" if pps >= TARGET_PPS else "no")  # fmt: skip
+        for workers in WORKERS:
+            suffix = "" if workers == 1 else f"_{workers}w"
+            pps = figures[f"{job}_pps{suffix}"]
+            table.add_row(f"{job} job, {workers} worker{'s' if workers > 1 else ''}, end to end "
+                          f"(read: {figures[f'{job}_read_pps{suffix}']:,.0f}/s)", f"{pps:,.0f}",
+                          f"{figures[f'{job}_vs_raw{suffix}']:.2f}x", "yes" if pps >= TARGET_PPS else "no")  # fmt: skip
     console.print(table)
     console.print(f"scaling forecaster refit on 8 days of minutes: {figures['scaling_refit_s']:.2f} s per service "
                   "(every refit_every_s, 600 s by default, in a thread)")  # fmt: skip

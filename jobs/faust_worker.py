@@ -1,4 +1,8 @@
-"""What the Faust jobs share: their pages and how a worker runs.
+"""What the Faust jobs share: their app's settings, their pages and how a worker runs.
+
+``faust_app``: raw bytes in and out (the jobs decode Avro themselves), tables in memory restored
+from their changelogs, a 10 s session, acks from every in-sync replica, the web server for the
+pages; a job overrides what it needs.
 
 ``add_pages``: ``/healthz``, ``/readyz`` and ``/metrics`` on Faust's own web server. ``/readyz`` is 200 once the worker joined its group and holds partitions (and is not
 rebalancing), with whatever ``details`` adds; ``/metrics`` is the job's Prometheus registry.
@@ -12,6 +16,27 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 from prometheus_client import CollectorRegistry, generate_latest
+
+
+def faust_app(app_id: str, *, bootstrap: str, partitions: int, web_host: str, web_port: int, **overrides: Any) -> faust.App:
+    settings: dict[str, Any] = {
+        "broker": f"kafka://{bootstrap}",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "store": "memory://",
+        "topic_partitions": partitions,  # of the tables' changelogs (and of topics Faust makes)
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 2.0,
+        "producer_acks": -1,
+        "web_enabled": True,
+        "web_bind": web_host,
+        "web_port": web_port,
+        "web_host": web_host,
+        "worker_redirect_stdouts": False,
+        "topic_allow_declare": True,  # the tables' changelogs (and a job's own topics)
+    }
+    return faust.App(app_id, **{**settings, **overrides})
 
 
 def add_pages(app: faust.App, registry: CollectorRegistry, details: Callable[[], dict[str, Any]]) -> None:

@@ -47,7 +47,7 @@ from jobs.dispatch.records import (
 )
 from jobs.dispatch.transport import fetch_without_waiting
 from jobs.dispatch.usage import estimate_prompt_tokens
-from jobs.faust_worker import add_pages
+from jobs.faust_worker import add_pages, faust_app
 from pipelines.topics import DISPATCH_HEADER, REQUEST_HEADER
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ LOAD = (
     Measure("requests_per_s", "chatstream_dispatch_answers", "rate", "1/s"),
     Measure("errors_per_s", "chatstream_dispatch_answers", "rate", "1/s", {"outcome": "failed"}),
     Measure("in_flight_streams", "chatstream_dispatch_in_flight", "gauge", "streams"),
+    Measure("tokens_per_s", "chatstream_dispatch_tokens", "rate", "1/s"),
     Measure("ttft_p50_s", "chatstream_dispatch_ttft_seconds", "p50", "s"),
     Measure("ttft_p95_s", "chatstream_dispatch_ttft_seconds", "p95", "s"),
 )
@@ -74,6 +75,8 @@ class DispatchMetrics:
         self.fallbacks = Counter("chatstream_dispatch_fallbacks", "Answers that fell back to another deployment.",
                                  registry=self.registry)  # fmt: skip
         self.in_flight = Gauge("chatstream_dispatch_in_flight", "Answers streaming now.", registry=self.registry)
+        self.tokens = Counter("chatstream_dispatch_tokens", "Tokens of completed answers, prompt and completion.",
+                              ["kind"], registry=self.registry)  # fmt: skip
         self.ttft = Histogram("chatstream_dispatch_ttft_seconds", "Dispatch to first token.",
                               buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
                               registry=self.registry)  # fmt: skip
@@ -101,27 +104,13 @@ class DispatchJob:
         self.request_encoder = request_encoder
         self.response_encoder = response_encoder
         self.metrics = DispatchMetrics()
-        self.app = faust.App(
-            APP_ID,
-            broker=f"kafka://{bootstrap}",
-            key_serializer="raw",
-            value_serializer="raw",
-            store="memory://",
+        self.app = faust_app(
+            APP_ID, bootstrap=bootstrap, partitions=partitions, web_host=web_host, web_port=web_port,
             # the group's offsets are moved up to the oldest answerable request before it starts
             # (jobs.dispatch.start); offsets out of range (retention passed them) restart at the end
             consumer_auto_offset_reset="latest",
-            broker_session_timeout=10.0,
-            broker_heartbeat_interval=2.0,
             producer_linger=0.001,  # a millisecond's batching: one produce request for several records
-            topic_partitions=partitions,  # the usage table's changelog is co-partitioned with the requests
-            producer_acks=-1,
-            web_enabled=True,
-            web_bind=web_host,
-            web_port=web_port,
-            web_host=web_host,
-            worker_redirect_stdouts=False,
-            topic_allow_declare=True,  # the usage table's changelog; our own topics exist already
-        )
+        )  # the usage table's changelog is co-partitioned with the requests (``partitions``)
         self.actions = self.app.topic(actions_topic, key_type=bytes, value_type=bytes, allow_empty=True)
         self.requests = self.app.topic(requests_topic, key_type=bytes, value_type=bytes)
         self.responses = self.app.topic(responses_topic, key_type=bytes, value_type=bytes)
@@ -188,6 +177,8 @@ class DispatchJob:
                         await self._reply(asked, completed_record(asked, event))
                         self._charge(request.tenant_id, event, partition)
                         self.metrics.answers.labels("completed").inc()
+                        self.metrics.tokens.labels("prompt").inc(event.prompt_tokens)
+                        self.metrics.tokens.labels("completion").inc(event.completion_tokens)
                         if event.fallback_used:
                             self.metrics.fallbacks.inc()
                     elif isinstance(event, Failed):
