@@ -46,7 +46,7 @@ from chatstream.avro.registry import ContractRegistry
 from chatstream.lag import committed_offsets, end_offsets
 from chatstream.settings import Settings
 from infra.local import stack
-from jobs.minute_series import series_topic_name
+from jobs.minute_series import points_group, series_topic_name
 from jobs.scaling.config import ServiceTarget
 from jobs.scaling.features import History
 from jobs.scaling.forecaster import Forecaster, ForecasterConfig
@@ -153,11 +153,13 @@ def run_job(settings: Settings, job: str, app_id: str, port: int, counter: str, 
             env: dict[str, str], timeout_s: float, workers: int = 1) -> JobRun:  # fmt: skip
     """One job (``workers`` workers in its group, started together) over the preload; see the
     module docstring."""
-    set_group_offsets(settings, app_id, METRICS.name, start)
+    reader = points_group(app_id)
+    set_group_offsets(settings, reader, METRICS.name, start)
     series = series_topic_name(app_id)
-    for other in (series, ENGAGEMENT.name):  # earlier runs' points, other benches' windows: not this run's work
+    # earlier runs' points, other benches' windows: not this run's work
+    for group, other in ((app_id, series), (reader, ENGAGEMENT.name)):
         if other in _topics(settings):
-            set_group_offsets(settings, app_id, other, end_offsets(settings.kafka_bootstrap_servers, other))
+            set_group_offsets(settings, group, other, end_offsets(settings.kafka_bootstrap_servers, other))
     wanted = sum(end[p] - start[p] for p in start)
     ports = [port + 1000 * w for w in range(workers)]  # the first on the job's own port, the others beside it
     processes = [PlatformProcess(f"{job}-{w}", settings, ["job", job],
@@ -174,7 +176,7 @@ def run_job(settings: Settings, job: str, app_id: str, port: int, counter: str, 
             now = time.monotonic()
             if read > 0 and first is None:
                 first = (now, read)
-            if read >= wanted or (read > 0.99 * wanted and _committed_through(settings, app_id, end)):
+            if read >= wanted or (read > 0.99 * wanted and _committed_through(settings, reader, end)):
                 last = (now, read)
                 break
             time.sleep(0.25)

@@ -8,7 +8,9 @@ the instance and the time (a record sent twice is one row in the stores). Each i
 publishes ``replicas`` = 1: summed over a service's instances, the replicas running.
 
 Best effort, never in the component's way: a Kafka that is away costs the measurements of that
-interval (librdkafka retries within ``interval_s``, then drops them) and a WARNING, nothing else.
+interval (librdkafka retries within ``interval_s``, then drops them) and a WARNING, nothing else;
+so does a schema registry that is away (the contract is registered on the first publish that
+reaches it).
 The Prometheus endpoints are untouched: this reads the same registry.
 """
 
@@ -61,11 +63,12 @@ def metric_records(service: str, instance: str, at_ms: int, values: Iterable[tup
 
 
 class OpsPublisher:
-    def __init__(self, *, bootstrap: str, topic: str, encoder: ConfluentEncoder, service: str, instance: str,
+    def __init__(self, *, bootstrap: str, topic: str, encoder: Callable[[], ConfluentEncoder], service: str, instance: str,
                  measures: Sequence[Measure], collect: Callable[[], Iterable[Metric]], interval_s: float,
                  labels: dict[str, str] | None = None) -> None:  # fmt: skip
         self.topic = topic
-        self.encoder = encoder
+        self.encoder_source = encoder  # registers the contract: called until it succeeds
+        self.encoder: ConfluentEncoder | None = None
         self.service = service
         self.instance = instance
         self.measures = (*measures, *PROCESS)
@@ -100,6 +103,8 @@ class OpsPublisher:
         values = measure(self.measures, self._before, reading, now - self._before_at)
         self._before, self._before_at = reading, now
         records = metric_records(self.service, self.instance, at_ms, values, self.labels)
+        if self.encoder is None:
+            self.encoder = self.encoder_source()  # the registry away: this interval's figures are lost, said once
         for record in records:
             try:
                 self.producer.produce(self.topic, self.encoder.encode(record), self.service.encode(),
@@ -117,7 +122,10 @@ class OpsPublisher:
                 log.exception("%s: ops metrics not published this interval", self.service)
 
     def start(self) -> OpsPublisher:
-        self.publish_once()  # the first reading: rates start from here
+        try:
+            self.publish_once()  # the first reading: rates start from here
+        except Exception as exc:  # noqa: BLE001 - e.g. the registry away while the component starts
+            log.warning("%s: ops metrics not published yet (%s); retrying every %g s", self.service, exc, self.interval_s)
         self._thread.start()
         return self
 
@@ -132,13 +140,18 @@ class OpsPublisher:
 def build_publisher(settings: Settings, topic: str, service: str, measures: Sequence[Measure],
                     collect: Callable[[], Iterable[Metric]], *, instance: str | None = None,
                     labels: dict[str, str] | None = None) -> OpsPublisher | None:  # fmt: skip
-    """The component's publisher to ``topic`` (ops.metrics.v1), its contract registered; None
-    when ``ops_metrics_interval_s`` is 0."""
+    """The component's publisher to ``topic`` (ops.metrics.v1); None when
+    ``ops_metrics_interval_s`` is 0. Its contract is registered on the first publish, and again
+    each interval until the registry takes it: a registry away when the component starts costs
+    figures, never the component."""
     if settings.ops_metrics_interval_s <= 0:
         return None
     contract = load_catalog()[topic]
-    with ContractRegistry(settings.schema_registry_url) as registry:
-        encoder = ConfluentEncoder(contract.schema, registry.register(contract).schema_id)
+
+    def encoder() -> ConfluentEncoder:
+        with ContractRegistry(settings.schema_registry_url) as registry:
+            return ConfluentEncoder(contract.schema, registry.register(contract).schema_id)
+
     return OpsPublisher(bootstrap=settings.kafka_bootstrap_servers, topic=topic, encoder=encoder, service=service,
                         instance=instance or instance_name(), measures=measures, collect=collect,
                         interval_s=settings.ops_metrics_interval_s, labels=labels)  # fmt: skip

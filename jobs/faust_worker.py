@@ -5,7 +5,7 @@ from their changelogs, a 10 s session, acks from every in-sync replica, the web 
 pages; a job overrides what it needs.
 
 ``add_pages``: ``/healthz``, ``/readyz`` and ``/metrics`` on Faust's own web server. ``/readyz`` is 200 once the worker joined its group and holds partitions (and is not
-rebalancing), with whatever ``details`` adds; ``/metrics`` is the job's Prometheus registry.
+rebalancing) and ``healthy`` says so (a job's own reader thread), with whatever ``details`` adds; ``/metrics`` is the job's Prometheus registry.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ def faust_app(app_id: str, *, bootstrap: str, partitions: int, web_host: str, we
     return faust.App(app_id, **{**settings, **overrides})
 
 
-def add_pages(app: faust.App, registry: CollectorRegistry, details: Callable[[], dict[str, Any]]) -> None:
+def add_pages(app: faust.App, registry: CollectorRegistry, details: Callable[[], dict[str, Any]],
+              healthy: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
     async def healthz(view: View, _request: Request) -> Response:
         return view.json({"status": "ok"})
 
     async def readyz(view: View, _request: Request) -> Response:
         try:
-            ready = bool(app.consumer.assignment()) and not app.rebalancing
+            ready = bool(app.consumer.assignment()) and not app.rebalancing and healthy()
         except Exception:  # noqa: BLE001 - the consumer is not there before the worker started
             ready = False
         return view.json({"ready": ready, **details()}, status=200 if ready else 503)

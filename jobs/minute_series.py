@@ -2,12 +2,13 @@
 
 Two stages in one Faust app, as Faust does repartitioning:
 
-1. ``points``: one agent per source topic reads records in batches, decodes them, turns them into
-   series points (an ``Extract``, e.g. ``jobs.anomaly.series.from_metric``), folds sums per series
-   and minute, and sends them to the job's series topic, to the partition their ``route`` key
-   hashes to (crc32): every series lives in one partition, and series with one route key (a
+1. ``points`` (``jobs.point_reader``, outside Faust's per-record stream): a consumer group of
+   its own (``<app>-points``) reads the source topics in batches, decodes the records, turns them
+   into series points (an ``Extract``, e.g. ``jobs.anomaly.series.from_metric``), folds them per
+   series and minute, and sends them to the job's series topic, to the partition their ``route``
+   key hashes to (crc32): every series lives in one partition, and series with one route key (a
    service's load and its replicas) in the same one. One message per partition and batch holds
-   that partition's points, in order: Faust's cost is per message, not per point.
+   that partition's points, in order; the batch's offsets are committed once Kafka has them.
 2. ``series``: reads that topic. Points go into their series' open minutes (the table
    ``table``, e.g. ``anomaly-minutes``; one read and one write per series and message). A
    series' minutes close, in order, once a point of a later minute
@@ -32,7 +33,8 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +43,13 @@ from prometheus_client import CollectorRegistry, Counter
 
 from chatstream.avro.serde import ConfluentDecoder
 from chatstream.topics import DAY_MS, TopicAdmin, TopicSpec, plan
-from jobs.anomaly.series import MINUTE_MS, Kind, Observation, SeriesMinutes, combine, minute_of
+from jobs.anomaly.series import MINUTE_MS, Kind, Observation, SeriesMinutes, minute_of
 from jobs.faust_worker import faust_app as shared_app
+from jobs.point_reader import Extract, PointReader
 
 log = logging.getLogger(__name__)
 
 TICK_EVERY_S = 10.0
-Extract = Callable[[Mapping[str, Any]], list[Observation]]
 OnClosed = Callable[[str, list[tuple[int, float]]], Awaitable[None]]
 JSON_SCHEMA: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
 
@@ -64,6 +66,11 @@ def series_topic_name(app_id: str) -> str:
     return f"{app_id}-series"
 
 
+def points_group(app_id: str) -> str:
+    """The consumer group that reads a job's sources (stage 1)."""
+    return f"{app_id}-points"
+
+
 def ensure_series_topic(admin: TopicAdmin, app_id: str, partitions: int) -> None:
     """Make the job's series topic before its worker subscribes (Faust would make it on its first
     send, after the consumer had looked for it and given up on it)."""
@@ -73,11 +80,8 @@ def ensure_series_topic(admin: TopicAdmin, app_id: str, partitions: int) -> None
 
 
 def faust_app(app_id: str, *, bootstrap: str, partitions: int, web_host: str, web_port: int) -> faust.App:
-    """A minute-series job's Faust app: bigger fetches and buffers than Faust's defaults, as metric
-    records are small and many (bench ops-jobs: about 10 % more records/s read)."""
-    return shared_app(app_id, bootstrap=bootstrap, partitions=partitions, web_host=web_host, web_port=web_port,
-                      broker_max_poll_records=5000, stream_buffer_maxsize=32768,
-                      consumer_max_fetch_size=8 * 1024 * 1024)  # fmt: skip
+    """A minute-series job's Faust app (stage 2: the series topic and the tables)."""
+    return shared_app(app_id, bootstrap=bootstrap, partitions=partitions, web_host=web_host, web_port=web_port)
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -105,8 +109,9 @@ class SeriesMetrics:
 class MinuteStream:
     """The two stages on ``app``; ``on_closed(series, minutes)`` gets each series' closed minutes."""
 
-    def __init__(self, app: faust.App, *, table: str, sources: Mapping[str, Extract], decoder: ConfluentDecoder,
+    def __init__(self, app: faust.App, *, bootstrap: str, table: str, sources: Mapping[str, Extract], decoder: ConfluentDecoder,
                  settings: MinuteSettings, metrics: SeriesMetrics, on_closed: OnClosed, route: Callable[[str], str] = lambda series: series,
+                 first: Callable[[str], bool] = lambda series: False,
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:  # fmt: skip
         self.app = app
         self.decoder = decoder
@@ -114,14 +119,18 @@ class MinuteStream:
         self.metrics = metrics
         self.on_closed = on_closed
         self.route = route
+        self.first = first  # series whose minutes a message closes before the others'
         self.clock_ms = clock_ms
         self.topic = app.topic(series_topic_name(app.conf.id), key_type=bytes, value_type=bytes, partitions=settings.partitions,
                                internal=True)  # fmt: skip
         self.minutes = app.Table(table, default=None, partitions=settings.partitions, schema=JSON_SCHEMA)
         self.seen_at: dict[str, int] = {}  # series -> wall clock of its last point (ms)
-        self.skipped: collections.Counter[str] = collections.Counter()  # undecodable records by topic
-        for topic, extract in sources.items():
-            app.agent(app.topic(topic, key_type=bytes, value_type=bytes), name=f"points-{topic}")(self._points(topic, extract))
+        self.reader = PointReader(
+            bootstrap=bootstrap, group=points_group(app.conf.id), sources=sources, decode=decoder.decode,
+            series_topic=self.topic.get_topic_name(), partition=self.partition, encode=encode_points,
+            on_records=lambda topic, n: metrics.records.labels(topic).inc(n),
+            on_undecodable=lambda topic: metrics.undecodable.labels(topic).inc(),
+        )  # fmt: skip
         app.agent(self.topic, name="series")(self._series)
         app.timer(TICK_EVERY_S)(self._tick)
 
@@ -132,29 +141,14 @@ class MinuteStream:
         """A rebalance: what this worker keeps in memory goes; the tables are re-read."""
         self.seen_at.clear()
 
-    # -- stage 1: source records -> series points ----------------------------------------------
-    def _points(self, topic: str, extract: Extract) -> Callable[[Any], Any]:
-        async def agent(stream: Any) -> Any:
-            async for values in stream.take(2000, within=0.5):
-                points: list[Observation] = []
-                for value in values:
-                    try:
-                        points += extract(self.decoder.decode(value))
-                    except Exception as exc:  # noqa: BLE001 - a record we cannot read is skipped, counted
-                        self.metrics.undecodable.labels(topic).inc()
-                        self.skipped[topic] += 1
-                        if self.skipped[topic] in (1, 10, 100) or self.skipped[topic] % 1000 == 0:
-                            log.warning("%s: %d records of %s skipped so far; the last: %s", self.app.conf.id,
-                                        self.skipped[topic], topic, exc)  # fmt: skip
-                self.metrics.records.labels(topic).inc(len(values))
-                by_partition: dict[int, list[Observation]] = collections.defaultdict(list)
-                for point in combine(points):
-                    by_partition[self.partition(point.series)].append(point)
-                for partition, found in sorted(by_partition.items()):
-                    await self.topic.send(key=b"_points", value=encode_points(found), partition=partition)
-                yield len(values)
-
-        return agent
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Stage 1 runs while in this context (around the Faust worker, which runs stage 2)."""
+        self.reader.start()
+        try:
+            yield
+        finally:
+            self.reader.stop()
 
     async def _tick(self) -> None:
         """Every partition gets the wall clock, so silent series close too."""
@@ -176,7 +170,7 @@ class MinuteStream:
                 by_series: dict[str, list[Observation]] = collections.defaultdict(list)
                 for point in decode_points(raw):
                     by_series[point.series].append(point)
-                for series, points in by_series.items():
+                for series, points in sorted(by_series.items(), key=lambda item: not self.first(item[0])):
                     self.seen_at[series] = now
                     state = self.minutes.get(series)
                     minutes = SeriesMinutes.from_dict(state) if state else SeriesMinutes(points[0].kind)

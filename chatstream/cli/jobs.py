@@ -132,7 +132,7 @@ def anomaly(ctx: typer.Context) -> None:
     job = AnomalyJob(bootstrap=settings.kafka_bootstrap_servers, sources=SOURCES, anomalies_topic=ANOMALIES_TOPIC,
                      decoder=decoder, encoder=encoder, settings=job_settings, web_host=settings.gateway_host,
                      web_port=settings.anomaly_port)  # fmt: skip
-    with publishing(build_publisher(settings, METRICS.name, "anomaly", LOAD, job.metrics.registry.collect)):
+    with publishing(build_publisher(settings, METRICS.name, "anomaly", LOAD, job.metrics.registry.collect)), job.stream.reading():
         run_worker(job.app)
 
 
@@ -166,7 +166,7 @@ def scaling(ctx: typer.Context) -> None:
                      web_port=settings.scaling_port, view=view)  # fmt: skip
     view.start()
     try:
-        with publishing(build_publisher(settings, METRICS.name, "scaling", LOAD, job.metrics.registry.collect)):
+        with publishing(build_publisher(settings, METRICS.name, "scaling", LOAD, job.metrics.registry.collect)), job.stream.reading():
             run_worker(job.app)
     finally:
         view.stop()

@@ -66,14 +66,16 @@ class AnomalyJob:
         self.metrics = AnomalyMetrics()
         self.webhook = Webhook(settings.webhook_url) if settings.webhook_url else None
         self.app = faust_app(APP_ID, bootstrap=bootstrap, partitions=settings.partitions, web_host=web_host, web_port=web_port)
-        self.stream = MinuteStream(self.app, table="anomaly-minutes", sources=sources, decoder=decoder, settings=settings.minutes(),
-                                   metrics=self.metrics.stream, on_closed=self._closed, clock_ms=clock_ms)  # fmt: skip
+        self.stream = MinuteStream(self.app, bootstrap=bootstrap, table="anomaly-minutes", sources=sources, decoder=decoder,
+                                   settings=settings.minutes(), metrics=self.metrics.stream, on_closed=self._closed,
+                                   clock_ms=clock_ms)  # fmt: skip
         self.anomalies = self.app.topic(anomalies_topic, key_type=bytes, value_type=bytes)
         self.watch_states = self.app.Table("anomaly-watches", default=None, partitions=settings.partitions, schema=JSON_SCHEMA)
         self.watches: dict[str, Watch] = {}
         self._posts: set[asyncio.Task[bool]] = set()
         self.app.on_partitions_revoked.connect(self._forget)
-        add_pages(self.app, self.metrics.registry, lambda: {"series": len(self.watches)})
+        add_pages(self.app, self.metrics.registry, lambda: {"series": len(self.watches), "reader": self.stream.reader.failed},
+                  healthy=lambda: self.stream.reader.healthy)  # fmt: skip
 
     async def _closed(self, series: str, closed: list[tuple[int, float]]) -> None:
         """Score ``series``' closed minutes in order."""

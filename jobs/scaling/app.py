@@ -4,7 +4,8 @@
 its load metric and its ``replicas`` (summed over its instances), routed by service so that both
 live in one partition. A closed minute of ``replicas`` updates what the service runs; a closed
 minute of load steps the service (``jobs.scaling.signals.step``: history, forecast, replica
-policy) and its signal goes to ``ops.scaling_signals.v1``, keyed by service.
+policy) and its signal goes to ``ops.scaling_signals.v1``, keyed by service. Of the minutes one
+message closes, the replicas' go first, so a signal names the replicas running when it was made.
 
 Forecasters are refitted from the table's history on a schedule (``refit_every_s`` of wall
 clock, the first as soon as ``min_history_minutes`` are there), in a thread, never per minute.
@@ -88,9 +89,10 @@ class ScalingJob:
         self.metrics = ScalingMetrics()
         self.app = faust_app(APP_ID, bootstrap=bootstrap, partitions=settings.partitions, web_host=web_host, web_port=web_port)
         minutes: MinuteSettings = settings.minutes()
-        self.stream = MinuteStream(self.app, table="scaling-minutes", sources={metrics_topic: load_points(settings.services)},
+        self.stream = MinuteStream(self.app, bootstrap=bootstrap, table="scaling-minutes", sources={metrics_topic: load_points(settings.services)},
                                    decoder=decoder, settings=minutes, metrics=self.metrics.stream, on_closed=self._closed,
-                                   route=service_of, clock_ms=clock_ms)  # fmt: skip
+                                   route=service_of, first=lambda series: series.endswith(f"/{REPLICAS}"),
+                                   clock_ms=clock_ms)  # fmt: skip
         self.signals = self.app.topic(signals_topic, key_type=bytes, value_type=bytes)
         self.states = self.app.Table("scaling-services", default=None, partitions=settings.partitions, schema=JSON_SCHEMA)
         self.forecasters: dict[str, tuple[Forecaster, float]] = {}  # service -> (model, wall clock of its fit)
@@ -98,7 +100,8 @@ class ScalingJob:
         if view is not None:
             self.metrics.registry.register(view)
         self.app.on_partitions_revoked.connect(self._forget)
-        add_pages(self.app, self.metrics.registry, lambda: {"services": len(self.forecasters)})
+        add_pages(self.app, self.metrics.registry, lambda: {"services": len(self.forecasters), "reader": self.stream.reader.failed},
+                  healthy=lambda: self.stream.reader.healthy)  # fmt: skip
         self._add_scaling_pages()
 
     async def _closed(self, series: str, closed: list[tuple[int, float]]) -> None:
@@ -111,8 +114,8 @@ class ScalingJob:
         if series.rpartition("/")[2] == REPLICAS:
             state.replicas_seen = max(round(closed[-1][1]), 0)
         else:
-            forecaster = await self._forecaster(service, target, state)
-            for minute, value in closed:
+            for minute, value in closed:  # a backlog closes many minutes at once: a model may come due among them
+                forecaster = await self._forecaster(service, target, state)
                 record = step(service, target, state, minute, value, forecaster, self.settings.history_minutes)
                 if record is not None:
                     self.metrics.signals.labels(record["reason"].partition(":")[0]).inc()

@@ -12,7 +12,7 @@ from chatstream.avro.catalog import load_catalog
 from chatstream.avro.serde import ConfluentEncoder
 from chatstream.lag import wait_caught_up
 from chatstream.settings import Settings
-from jobs.minute_series import series_topic_name
+from jobs.minute_series import points_group, series_topic_name
 from pipelines.sinks import CONSUMER_GROUPS
 from pipelines.topics import METRICS
 from tests.integration.platform import Component
@@ -38,11 +38,11 @@ def produce_metrics(settings: Settings, points: Iterable[tuple[str, str, str, in
 
 
 def caught_up(settings: Settings, app_id: str, job: Component, timeout_s: float = 120) -> None:
-    """Until the job's group has read everything of ops.metrics.v1 and its series topic."""
+    """Until the job's groups have read everything of ops.metrics.v1 and of its series topic."""
     deadline = time.monotonic() + timeout_s
-    topics = (METRICS.name, series_topic_name(app_id))
+    reads = ((METRICS.name, points_group(app_id)), (series_topic_name(app_id), app_id))  # stage 1, stage 2
     while time.monotonic() < deadline:
-        lags = {t: wait_caught_up(settings.kafka_bootstrap_servers, [app_id], t, timeout_s=5) for t in topics}
+        lags = {t: wait_caught_up(settings.kafka_bootstrap_servers, [group], t, timeout_s=5) for t, group in reads}
         if not any(v for lag in lags.values() for v in lag.values()):
             time.sleep(3)  # Faust commits every 2.8 s: what the series agent did is in the tables
             return

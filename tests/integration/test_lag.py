@@ -14,7 +14,8 @@ from chatstream.settings import Settings
 def test_a_transactions_marker_is_not_a_record_to_wait_for(running_stack: Settings, unique: str) -> None:
     bootstrap = running_stack.kafka_bootstrap_servers
     topic = f"test-lag-{unique}"
-    for future in AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(topic, 1, 1)]).values():
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept until the topic is made: its futures need it
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
         future.result(30)
     producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"test-lag-{unique}"})
     producer.init_transactions(30)

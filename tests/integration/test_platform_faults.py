@@ -53,6 +53,8 @@ def test_run_sets_up_restarts_a_killed_sink_and_loses_nothing(
         wait_gateway_ready(settings, run, timeout_s=120)
         assert UNUSED_TOPIC in AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers}).list_topics(timeout=10).topics
         run.wait_for_output("sink-postgres: ready", timeout_s=60)
+        for job in ("dispatch", "anomaly", "scaling"):  # the faults hit a running platform, not one still starting
+            run.wait_for_output(f"{job}: ready", timeout_s=180)
 
         traffic.start(2)
         time.sleep(3)

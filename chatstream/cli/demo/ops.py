@@ -25,7 +25,7 @@ from chatstream.cli.preparation import chatstream_command
 from chatstream.lag import data_end_offsets, end_offsets, wait_caught_up, wait_committed
 from chatstream.settings import Settings
 from jobs.anomaly.app import APP_ID as ANOMALY_APP
-from jobs.minute_series import series_topic_name
+from jobs.minute_series import points_group, series_topic_name
 from pipelines.sinks import CONSUMER_GROUPS
 from pipelines.topics import ANOMALIES, ENGAGEMENT
 
@@ -69,7 +69,8 @@ def wait_for_anomalies(settings: Settings, timeout_s: float) -> bool:
     bootstrap = settings.kafka_bootstrap_servers
     series = series_topic_name(ANOMALY_APP)
     step_s = timeout_s / 3
-    return (wait_committed(bootstrap, ANOMALY_APP, ENGAGEMENT.name, data_end_offsets(bootstrap, ENGAGEMENT.name), step_s)
+    windows = data_end_offsets(bootstrap, ENGAGEMENT.name)
+    return (wait_committed(bootstrap, points_group(ANOMALY_APP), ENGAGEMENT.name, windows, step_s)
             and wait_committed(bootstrap, ANOMALY_APP, series, end_offsets(bootstrap, series), step_s)
             and not any(wait_caught_up(bootstrap, list(CONSUMER_GROUPS.values()), ANOMALIES.name, step_s).values()))  # fmt: skip
 
