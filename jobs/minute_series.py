@@ -133,6 +133,7 @@ class MinuteStream:
         )  # fmt: skip
         app.agent(self.topic, name="series")(self._series)
         app.timer(TICK_EVERY_S)(self._tick)
+        app.task(self._start_reading)  # once the worker runs, its tables recovered: stage 2 is there for the points
 
     def partition(self, series: str) -> int:
         return partition_of(self.route(series), self.settings.partitions)
@@ -143,12 +144,16 @@ class MinuteStream:
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        """Stage 1 runs while in this context (around the Faust worker, which runs stage 2)."""
-        self.reader.start()
+        """Around the Faust worker: stage 1 starts with the worker (its tables recovered) and
+        stops, its batch in hand sent and committed, when the block ends."""
         try:
             yield
         finally:
             self.reader.stop()
+
+    async def _start_reading(self) -> None:
+        if not self.reader.started:
+            self.reader.start()
 
     async def _tick(self) -> None:
         """Every partition gets the wall clock, so silent series close too."""

@@ -44,20 +44,28 @@ class PointReader:
         self.on_records = on_records
         self.on_undecodable = on_undecodable
         self.batch = batch
-        self.consumer = Consumer({
+        self.consumer_config = {
             "bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "isolation.level": "read_committed", "fetch.max.bytes": 52_428_800, "session.timeout.ms": 10_000,
             "error_cb": self._kafka_error,
-        })  # fmt: skip
-        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
-                                  "error_cb": self._kafka_error})  # fmt: skip
+        }  # fmt: skip
+        self.producer_config = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
+                                "error_cb": self._kafka_error}  # fmt: skip
+        self.consumer: Consumer | None = None  # made by ``start``
+        self.producer: Producer | None = None
         self.skipped: collections.Counter[str] = collections.Counter()
         self.failed: str | None = None
         self.batches = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"points-{group}", daemon=True)
 
+    @property
+    def started(self) -> bool:
+        return self.consumer is not None
+
     def start(self) -> None:
+        self.consumer = Consumer(self.consumer_config)
+        self.producer = Producer(self.producer_config)
         self.consumer.subscribe(list(self.sources))
         self._thread.start()
 
@@ -66,7 +74,8 @@ class PointReader:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout_s)
-        self.consumer.close()
+        if self.consumer is not None:
+            self.consumer.close()
 
     @property
     def healthy(self) -> bool:
@@ -94,6 +103,7 @@ class PointReader:
 
     def forward(self, points: list[Observation]) -> None:
         """One message per series-topic partition, in order; returns once Kafka has them all."""
+        assert self.producer is not None, "start() first"
         by_partition: dict[int, list[Observation]] = collections.defaultdict(list)
         for point in points:
             by_partition[self.partition(point.series)].append(point)
@@ -109,6 +119,7 @@ class PointReader:
             raise KafkaException(errors[0] if errors else KafkaError(KafkaError._MSG_TIMED_OUT))
 
     def _run(self) -> None:
+        assert self.consumer is not None
         try:
             while not self._stop.is_set():
                 messages = self.consumer.consume(self.batch, timeout=0.5)
