@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import collections
 import json
-import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -44,10 +43,8 @@ from prometheus_client import CollectorRegistry, Counter
 from chatstream.avro.serde import ConfluentDecoder
 from chatstream.topics import DAY_MS, TopicAdmin, TopicSpec, plan
 from jobs.anomaly.series import MINUTE_MS, Kind, Observation, SeriesMinutes, minute_of
-from jobs.faust_worker import faust_app as shared_app
 from jobs.point_reader import Extract, PointReader
 
-log = logging.getLogger(__name__)
 
 TICK_EVERY_S = 10.0
 OnClosed = Callable[[str, list[tuple[int, float]]], Awaitable[None]]
@@ -77,11 +74,6 @@ def ensure_series_topic(admin: TopicAdmin, app_id: str, partitions: int) -> None
     series = TopicSpec(series_topic_name(app_id), partitions=partitions, retention_ms=DAY_MS)
     replication = admin.replication_factor()
     admin.apply(plan([series], admin.existing([series.name]), replication), replication)
-
-
-def faust_app(app_id: str, *, bootstrap: str, partitions: int, web_host: str, web_port: int) -> faust.App:
-    """A minute-series job's Faust app (stage 2: the series topic and the tables)."""
-    return shared_app(app_id, bootstrap=bootstrap, partitions=partitions, web_host=web_host, web_port=web_port)
 
 
 def partition_of(key: str, partitions: int) -> int:

@@ -30,8 +30,8 @@ from jobs.anomaly.config import AnomalySettings
 from jobs.anomaly.events import slack_message
 from jobs.anomaly.watch import Watch
 from jobs.anomaly.webhook import Webhook
-from jobs.faust_worker import add_pages
-from jobs.minute_series import JSON_SCHEMA, Extract, MinuteSettings, MinuteStream, SeriesMetrics, faust_app
+from jobs.faust_worker import add_pages, faust_app
+from jobs.minute_series import JSON_SCHEMA, Extract, MinuteSettings, MinuteStream, SeriesMetrics
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from chatstream.avro.serde import ConfluentDecoder, ConfluentEncoder
 from chatstream.service_load import Measure
 from jobs.anomaly.series import Observation, from_metric
-from jobs.faust_worker import add_pages
-from jobs.minute_series import JSON_SCHEMA, MinuteSettings, MinuteStream, SeriesMetrics, faust_app
+from jobs.faust_worker import add_pages, faust_app
+from jobs.minute_series import JSON_SCHEMA, MinuteSettings, MinuteStream, SeriesMetrics
 from jobs.scaling.config import ScalingSettings, ServiceTarget
 from jobs.scaling.forecaster import Forecaster
 from jobs.scaling.signal_view import LatestSignals, as_json

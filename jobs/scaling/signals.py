@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from jobs.anomaly.series import MINUTE_MS
 from jobs.scaling.config import ServiceTarget
 from jobs.scaling.features import History
 from jobs.scaling.forecaster import Forecaster
 from jobs.scaling.policy import Decision, PolicyState, decide
 
-MINUTE_MS = 60_000
 NAMESPACE = uuid.UUID("8a3c1d2e-5b7f-4c69-a0d4-6e2f9b1c7d35")
 PLATFORM = "_platform"
 

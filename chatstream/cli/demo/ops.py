@@ -25,11 +25,11 @@ from chatstream.cli.preparation import chatstream_command
 from chatstream.lag import data_end_offsets, end_offsets, wait_caught_up, wait_committed
 from chatstream.settings import Settings
 from jobs.anomaly.app import APP_ID as ANOMALY_APP
+from jobs.anomaly.series import MINUTE_MS
 from jobs.minute_series import points_group, series_topic_name
 from pipelines.sinks import CONSUMER_GROUPS
 from pipelines.topics import ANOMALIES, ENGAGEMENT
 
-MINUTE_MS = 60_000
 FLOODS = (("tenant-02", 30), ("tenant-04", 40))  # tenant, messages a minute
 FLOOD_MINUTES = 5
 LOOKBACK_MS = 45 * MINUTE_MS
