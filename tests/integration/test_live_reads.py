@@ -40,7 +40,8 @@ TOPIC = CHAT_ACTIONS.name
 
 
 def events(tenant: str, start_ms: int) -> list[dict[str, Any]]:
-    """Conversation i: created, then i % 4 messages, 1 ms apart; then the filler."""
+    """Conversation i: created, then i % 4 messages, then its share of the filler, 1 ms apart: the
+    conversations are spread over the whole write, so a query during it sees some of them."""
     out: list[dict[str, Any]] = []
     at = start_ms
 
@@ -56,9 +57,8 @@ def events(tenant: str, start_ms: int) -> list[dict[str, Any]]:
         event(conversation, "CONVERSATION_CREATED", "conversation_created", {"model": "m"}, "ConversationCreated")
         for k in range(i % 4):
             event(conversation, "MESSAGE_SENT", "message_sent", {"message_id": f"m{k}", "text_length": 5}, "MessageSent")
-    for i in range(FILLER):
-        event(f"{tenant}-c{i % CONVERSATIONS}", "MESSAGE_EDITED", "message_edited",
-              {"message_id": "m0", "text_length": 6}, "MessageEdited")  # fmt: skip
+        for _ in range(FILLER * (i + 1) // CONVERSATIONS - FILLER * i // CONVERSATIONS):
+            event(conversation, "MESSAGE_EDITED", "message_edited", {"message_id": "m0", "text_length": 6}, "MessageEdited")
     return out
 
 
